@@ -1,0 +1,66 @@
+# Every stage is one target calling one CLI sub-command: `make train` -> `python -m mlops train`
+# -> src/mlops/train.py -> actions/train/. Targets install what they need on first use.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MLOPS := $(PY) -m mlops
+UV_VERSION := 0.13.8
+ENV ?= local
+PYTEST_ARGS ?=
+
+.PHONY: help install lint test validate schema train evaluate report pipeline clean lock
+
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "Installing into $(VENV) (uv when available, else pip)"
+	@if command -v uv >/dev/null 2>&1; then UV=uv; else \
+	  [ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1 && UV=$(VENV)/bin/uv || UV=; fi; \
+	if [ -n "$$UV" ]; then \
+	  [ -x $(VENV)/bin/python ] || $$UV venv --quiet --python $(PYTHON) $(VENV); \
+	  VIRTUAL_ENV=$(VENV) $$UV pip install --quiet -r requirements.txt -r requirements-dev.txt -e . ; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -e . ; \
+	fi
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
+
+lint: $(STAMP) ## pylint over src/ and tests/
+	$(PY) -m pylint src/mlops tests
+
+test: $(STAMP) ## run every test: units, stages end to end, workflows under act, AWS on moto
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+validate: $(STAMP) ## check data.source against the data contract (schema.yaml)
+	$(MLOPS) validate
+
+schema: $(STAMP) ## draft schema.yaml from data.source (FORCE=1 overwrites)
+	$(MLOPS) schema $(if $(FORCE),--force)
+
+train: $(STAMP) ## train a new model version into models/
+	$(MLOPS) train
+
+evaluate: $(STAMP) ## score the latest model on the held-out rows -> reports/metrics.json
+	$(MLOPS) evaluate
+
+report: $(STAMP) ## render reports/report.md and reports/report.html
+	$(MLOPS) report
+
+pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
+	$(MLOPS) pipeline
+
+lock: ## recompile requirements*.txt from requirements*.in (needs uv)
+	uv pip compile requirements.in -o requirements.txt -q --no-header --annotation-style line
+	uv pip compile requirements-dev.in -o requirements-dev.txt -q --no-header --annotation-style line
+
+clean: ## remove generated models, reports and the virtualenv
+	rm -rf models reports/*.md reports/*.html reports/*.json reports/plots $(VENV) .pytest_cache

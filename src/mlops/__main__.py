@@ -1,0 +1,5 @@
+"""Entry point for ``python -m mlops``."""
+
+from mlops.cli import main
+
+raise SystemExit(main())

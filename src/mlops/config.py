@@ -1,0 +1,288 @@
+"""The one config file a forker edits (``mlops.yaml``), loaded and validated.
+
+Input: a YAML file (default ``mlops.yaml`` at the repo root, or ``$MLOPS_CONFIG``).
+Output: a frozen :class:`Config`. Only this module reads the file. An unknown key, a wrong type,
+or a bad value raises :class:`~mlops.errors.ConfigError` naming the key, the file and the
+allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mlops.errors import ConfigError
+
+DEFAULT_PATH = "mlops.yaml"
+
+# Metrics per task; the first of each is the default primary metric.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier"),
+    "multiclass": ("macro_f1", "accuracy", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
+
+
+class _Section(BaseModel):
+    """Strict base: unknown keys are errors, values are not silently coerced to other types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the training data is and what its columns mean."""
+
+    source: str = Field(description="Local path, glob, or s3:// URI of CSV or Parquet data.")
+    target: str
+    id_column: str | None = None
+    time_column: str | None = None
+    numeric_features: list[str] | None = None
+    categorical_features: list[str] | None = None
+    drop_columns: list[str] = []
+    schema_file: str = "schema.yaml"
+
+
+class SplitConfig(_Section):
+    """How the held-out rows are chosen; the same rows for every model compared."""
+
+    method: Literal["random", "time"] = "random"
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class ModelConfig(_Section):
+    """The estimator (import path) and its parameters; preprocessing is built around it."""
+
+    estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
+    params: dict[str, Any] = {}
+
+    @field_validator("estimator")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if "." not in value:
+            raise ValueError(
+                f"{value!r} is not an import path; write e.g. sklearn.linear_model.LogisticRegression"
+            )
+        return value
+
+
+class MetricsConfig(_Section):
+    """The primary metric decides gates; every metric of the task is reported."""
+
+    primary: str | None = None
+
+
+class GatesConfig(_Section):
+    """Pass/fail rules for a challenger; the PR status check follows them."""
+
+    min_primary: float | None = None
+    max_drop: float = Field(0.01, ge=0.0)
+    require_validation: bool = True
+
+
+class CompareConfig(_Section):
+    """Champion-vs-challenger comparison settings."""
+
+    slices: list[str] = []
+    slice_tolerance: float = Field(0.05, ge=0.0)
+    min_slice_rows: int = Field(50, ge=1)
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+class DriftConfig(_Section):
+    """Production-data drift checks."""
+
+    current: str = "data/production/*.csv"
+    numeric_method: Literal["wasserstein", "ks", "psi"] = "wasserstein"
+    categorical_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
+    threshold: float = Field(0.1, gt=0.0)
+    drift_share: float = Field(0.3, gt=0.0, le=1.0)
+    report_sample_rows: int = Field(20_000, ge=1000)
+
+
+class RetrainConfig(_Section):
+    """How a retrain builds its training set and how often it may open a PR."""
+
+    window: Literal["reference_plus_current", "current_only"] = "reference_plus_current"
+    cooldown_hours: float = Field(24.0, ge=0.0)
+    branch: str = "retrain/drift"
+
+
+class RegistryConfig(_Section):
+    """Where models are registered: a local folder (default) or an s3:// prefix."""
+
+    uri: str = ".registry"
+
+
+class EnvironmentConfig(_Section):
+    """One deploy target."""
+
+    instance_type: str = "ml.m5.large"
+    instance_count: int = Field(1, ge=1)
+    requires: str | None = None
+
+
+class DeployConfig(_Section):
+    """Deploy targets; ``local`` runs against an AWS emulator on 127.0.0.1."""
+
+    region: str = "us-east-1"
+    environments: dict[str, EnvironmentConfig] = {
+        "local": EnvironmentConfig(),
+        "staging": EnvironmentConfig(),
+        "prod": EnvironmentConfig(instance_count=2, requires="staging"),
+    }
+    smoke_rows: int = Field(20, ge=1)
+    smoke_max_latency_ms: float = Field(2000.0, gt=0.0)
+
+
+class Config(_Section):
+    """The whole ``mlops.yaml``."""
+
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    task: Literal["binary", "multiclass", "regression"]
+    data: DataConfig
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    gates: GatesConfig = GatesConfig()
+    compare: CompareConfig = CompareConfig()
+    drift: DriftConfig = DriftConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    registry: RegistryConfig = RegistryConfig()
+    deploy: DeployConfig = DeployConfig()
+    # Where the file was read from, and the folder its relative paths are resolved against.
+    _path: str = PrivateAttr(DEFAULT_PATH)
+    _root: str = PrivateAttr(".")
+
+    @model_validator(mode="after")
+    def _check_metric_and_time(self) -> Config:
+        allowed = TASK_METRICS[self.task]
+        if self.metrics.primary is not None and self.metrics.primary not in allowed:
+            raise ValueError(
+                f"metrics.primary {self.metrics.primary!r} is not a {self.task} metric; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        if self.split.method == "time" and not self.data.time_column:
+            raise ValueError("split.method is 'time' but data.time_column is not set; set it or use 'random'")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """The configured primary metric, or the task's default."""
+        return self.metrics.primary or TASK_METRICS[self.task][0]
+
+    @property
+    def path(self) -> str:
+        """The file this config was read from."""
+        return self._path
+
+    @property
+    def root(self) -> str:
+        """The folder relative paths in the config are resolved against."""
+        return self._root
+
+    @property
+    def models_dir(self) -> Path:
+        """Where trained model versions are kept (``models/`` beside the config, or $MLOPS_MODELS_DIR)."""
+        return Path(self.resolve(os.environ.get("MLOPS_MODELS_DIR", "models")))
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where generated reports go (``reports/`` beside the config, or $MLOPS_REPORTS_DIR)."""
+        return Path(self.resolve(os.environ.get("MLOPS_REPORTS_DIR", "reports")))
+
+    def located(self, path: Path) -> Config:
+        """This config, remembering the file it came from (relative paths resolve against its folder)."""
+        self._path = str(path)
+        self._root = str(path.resolve().parent)
+        return self
+
+    def resolve(self, relative: str) -> str:
+        """A path from the config made absolute against the config's folder (URIs unchanged)."""
+        if "://" in relative or os.path.isabs(relative):
+            return relative
+        return str(Path(self.root) / relative)
+
+
+def _format_errors(error: ValidationError, path: str, data: dict) -> str:
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            parent = _model_at(item["loc"][:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "see README"
+            lines.append(f"unknown key '{loc}' (allowed here: {allowed})")
+        elif item["type"] == "missing":
+            lines.append(f"missing required key '{loc}'")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            value = _value_at(data, item["loc"])
+            where = f"'{loc}'" if loc else "config"
+            lines.append(f"{where}: {message}" + (f" (got {value!r})" if value is not None else ""))
+    return f"{path} is invalid:\n  - " + "\n  - ".join(lines) + "\nSee 'Config reference' in README.md."
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field is None:
+            if model is DeployConfig or isinstance(part, int):
+                model = EnvironmentConfig
+                continue
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _value_at(data: Any, loc: tuple) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data if not isinstance(data, (dict, list)) else None
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the config file; raise ConfigError with every problem found."""
+    path = Path(path or os.environ.get("MLOPS_CONFIG") or DEFAULT_PATH)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found; run from the repository root or set MLOPS_CONFIG"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must be a YAML mapping of keys (project, task, data, ...), got {type(data).__name__}"
+        )
+    try:
+        config = Config(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(path), data)) from None
+    return config.located(path)

@@ -1,0 +1,224 @@
+"""Reading data, choosing features, splitting, and fingerprinting.
+
+Input: a data source from the config: a local path, a glob, or an ``s3://`` URI (a key or a
+prefix), of CSV or Parquet files. Output: a polars DataFrame (validation works on it), converted
+to pandas for scikit-learn. The held-out split is a pure function of the config and the data, so
+every model compared is scored on the same rows.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from mlops.config import Config
+from mlops.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Loaded data plus where it came from."""
+
+    frame: pl.DataFrame
+    files: tuple[str, ...]
+    fingerprint: str
+
+    @property
+    def rows(self) -> int:
+        """Number of rows."""
+        return self.frame.height
+
+
+def _s3_download(uri: str, workdir: str) -> list[str]:
+    import boto3  # pylint: disable=import-outside-toplevel  # only S3 sources pay for boto3
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    client = boto3.client("s3")
+    try:
+        listing = client.list_objects_v2(Bucket=bucket, Prefix=key)
+    except Exception as exc:  # botocore raises many kinds; all mean "cannot read this source"
+        raise DataError(f"cannot list {uri}: {exc}. Check the URI and your AWS credentials") from None
+    keys = sorted(obj["Key"] for obj in listing.get("Contents", []) if Path(obj["Key"]).suffix in _READERS)
+    paths = []
+    for index, item in enumerate(keys):
+        target = os.path.join(workdir, f"{index:05d}{Path(item).suffix}")
+        client.download_file(bucket, item, target)
+        paths.append(target)
+    return paths
+
+
+def _expand(source: str) -> list[str]:
+    if any(char in source for char in "*?["):
+        return sorted(glob.glob(source, recursive=True))
+    if os.path.isdir(source):
+        return sorted(str(p) for p in Path(source).iterdir() if p.suffix in _READERS)
+    return [source] if os.path.exists(source) else []
+
+
+def _read_one(path: str, label: str) -> pl.DataFrame:
+    kind = _READERS.get(Path(path).suffix.lower())
+    if kind is None:
+        raise DataError(f"{label}: {path} is neither .csv nor .parquet; convert it or rename it")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{label}: {path} is empty (0 bytes); point it at a file with a header and rows")
+    try:
+        if kind == "csv":
+            return pl.read_csv(path, try_parse_dates=True, infer_schema_length=20_000)
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{label}: cannot read {path} as {kind}: {str(exc).splitlines()[0]}") from None
+
+
+def fingerprint_files(paths: list[str]) -> str:
+    """sha256 over the files' bytes in order: the data part of the lineage record."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load(source: str, label: str = "data.source") -> Dataset:
+    """Read every file of ``source`` into one frame; ``label`` names the config key in errors."""
+    with tempfile.TemporaryDirectory(prefix="mlops-data-") as workdir:
+        paths = _s3_download(source, workdir) if source.startswith("s3://") else _expand(source)
+        if not paths:
+            raise DataError(
+                f"{label}: no data found at {source}; check the path in mlops.yaml "
+                "(a file, a folder, a glob, or an s3:// URI of .csv/.parquet files)"
+            )
+        frames = [_read_one(path, label) for path in paths]
+        fingerprint = fingerprint_files(paths)
+    try:
+        frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{label}: the files at {source} do not share columns/types: {exc}") from None
+    if frame.height == 0:
+        raise DataError(f"{label}: {source} has a header but no rows; add data rows")
+    log.info("loaded %s rows x %s columns from %s", frame.height, frame.width, source)
+    files = tuple(paths) if not source.startswith("s3://") else (source,)
+    return Dataset(frame=frame, files=files, fingerprint=fingerprint)
+
+
+def load_training(config: Config) -> Dataset:
+    """The training data named by ``data.source``."""
+    return load(config.resolve(config.data.source))
+
+
+@dataclass(frozen=True)
+class Features:
+    """The model's input columns, split by kind."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def all(self) -> list[str]:
+        """Every feature column, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+
+def infer_features(config: Config, frame: pl.DataFrame) -> Features:
+    """Feature columns from config, or inferred from dtypes (everything but target/id/time/drop)."""
+    data = config.data
+    excluded = {data.target, data.id_column, data.time_column, *data.drop_columns} - {None}
+    if data.target not in frame.columns:
+        raise DataError(
+            f"target column '{data.target}' (data.target in {config.path}) is not in the data; "
+            f"columns are: {', '.join(frame.columns)}"
+        )
+    numeric = data.numeric_features
+    categorical = data.categorical_features
+    candidates = [c for c in frame.columns if c not in excluded]
+    if numeric is None:
+        numeric = [c for c in candidates if frame.schema[c].is_numeric() and c not in (categorical or [])]
+    if categorical is None:
+        categorical = [
+            c for c in candidates
+            if c not in numeric and (frame.schema[c] in (pl.String, pl.Categorical, pl.Boolean, pl.Enum))
+        ]
+    missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"feature columns {missing} (data.numeric_features/categorical_features in {config.path}) "
+            f"are not in the data; columns are: {', '.join(frame.columns)}"
+        )
+    if not numeric and not categorical:
+        raise DataError(f"no feature columns found; list them under data.numeric_features in {config.path}")
+    return Features(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+def _stable_unit_interval(values: pl.Series, seed: int) -> np.ndarray:
+    """Map ids to [0, 1) by hashing, so a row's split does not depend on row order or new rows."""
+    hashed = values.cast(pl.String).hash(seed=seed).to_numpy()
+    return (hashed % np.uint64(1_000_003)).astype(np.float64) / 1_000_003
+
+
+def holdout_mask(config: Config, frame: pl.DataFrame) -> np.ndarray:
+    """Boolean mask of the held-out rows, a pure function of config and data."""
+    settings = config.split
+    if settings.method == "time":
+        column = config.data.time_column
+        if column not in frame.columns:
+            raise DataError(f"time column '{column}' (data.time_column in {config.path}) is not in the data")
+        times = frame.get_column(column)
+        cutoff = times.quantile(1.0 - settings.test_size, interpolation="lower")
+        mask = (times > cutoff).to_numpy()
+    elif config.data.id_column and config.data.id_column in frame.columns:
+        mask = _stable_unit_interval(frame.get_column(config.data.id_column), settings.seed) < settings.test_size
+    else:
+        rng = np.random.default_rng(settings.seed)
+        mask = rng.random(frame.height) < settings.test_size
+    mask = np.asarray(mask, dtype=bool)
+    if mask.all() or not mask.any():
+        raise DataError(
+            f"the {settings.method} split left {'no training' if mask.all() else 'no held-out'} rows "
+            f"from {frame.height}; adjust split.test_size in {config.path} or add data"
+        )
+    return mask
+
+
+def to_pandas(frame: pl.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Convert (a column subset of) a polars frame for scikit-learn; strings stay strings, nulls NaN."""
+    subset = frame.select(columns) if columns is not None else frame
+    return subset.to_pandas()
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and held-out parts as pandas, features and target separated."""
+
+    x_train: pd.DataFrame
+    y_train: pd.Series
+    x_test: pd.DataFrame
+    y_test: pd.Series
+    test_frame: pl.DataFrame
+
+
+def split(config: Config, frame: pl.DataFrame, features: Features) -> Split:
+    """Split into train/held-out by :func:`holdout_mask`."""
+    mask = holdout_mask(config, frame)
+    mask_series = pl.Series(mask)
+    train, test = frame.filter(~mask_series), frame.filter(mask_series)
+    target = config.data.target
+    return Split(
+        x_train=to_pandas(train, features.all),
+        y_train=train.get_column(target).to_pandas(),
+        x_test=to_pandas(test, features.all),
+        y_test=test.get_column(target).to_pandas(),
+        test_frame=test,
+    )

@@ -1,0 +1,173 @@
+"""Validate data against the data contract (``make validate``).
+
+Input: the training data (``data.source``) or any other frame, and ``schema.yaml``.
+Output: ``reports/validation.json`` (passed, rows, every failure with counts and examples) and a
+readable table. Every failure is collected at once (pandera ``lazy=True``, polars backend);
+the stage exits non-zero when any is found.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+import pandera.polars as pa
+import polars as pl
+
+from mlops.errors import ValidationFailed
+from mlops.schema import DTYPES, Contract
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 5
+
+_CHECK_TEXT = {
+    "column_in_schema": "unexpected column (not in the contract; add it to schema.yaml or drop it)",
+    "column_in_dataframe": "missing column (required by the contract)",
+    "not_nullable": "null values in a non-nullable column",
+    "field_uniqueness": "duplicate values in a unique column",
+    "all_null": "every value is null",
+    "min_rows": "too few rows",
+}
+
+
+def _describe(check: str, column: str | None, contract: Contract) -> str:
+    if check in _CHECK_TEXT:
+        return _CHECK_TEXT[check]
+    rule = contract.columns.get(column or "")
+    if check.startswith("dtype("):
+        return f"wrong dtype: cannot be read as {rule.dtype if rule else '?'}"
+    if check.startswith("isin") and rule is not None:
+        return "value not in the allowed categories (unseen category)"
+    if check.startswith("greater_than_or_equal_to") and rule is not None:
+        return f"value below the minimum {rule.min}"
+    if check.startswith("less_than_or_equal_to") and rule is not None:
+        return f"value above the maximum {rule.max}"
+    return check
+
+
+def _failures_from_pandera(error: pa.errors.SchemaErrors, contract: Contract) -> list[dict]:
+    cases = error.failure_cases
+    grouped: dict[tuple, dict] = defaultdict(lambda: {"count": 0, "examples": []})
+    for row in cases.iter_rows(named=True):
+        check = str(row["check"])
+        column = row["column"]
+        if check in ("column_in_schema", "column_in_dataframe"):
+            column = row["failure_case"]
+        key = (column, _describe(check, column, contract))
+        entry = grouped[key]
+        entry["count"] += 1
+        if check.startswith("dtype(") and row["failure_case"] is not None:
+            entry["examples"] = [f"found {row['failure_case']}"]
+        elif row["failure_case"] is not None and len(entry["examples"]) < MAX_EXAMPLES:
+            if row["failure_case"] not in entry["examples"] and check not in _CHECK_TEXT:
+                entry["examples"].append(row["failure_case"])
+    return [
+        {"column": column, "problem": problem, "rows": entry["count"], "examples": entry["examples"]}
+        for (column, problem), entry in grouped.items()
+    ]
+
+
+def _cast(series: pl.Series, dtype: str) -> pl.Series:
+    target = DTYPES[dtype]
+    if dtype == "datetime" and series.dtype == pl.String:
+        return series.str.to_datetime(strict=False)
+    converted = series.cast(target, strict=False)
+    if dtype == "int" and series.dtype.is_float():
+        # A float cast to int truncates; a value with a fraction is not an int.
+        converted = converted.set(series != series.floor(), None)
+    return converted
+
+
+def coerce(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, list[dict]]:
+    """Cast each contract column to its dtype; a column that cannot be cast is a failure and dropped."""
+    failures, casts, unusable = [], [], []
+    for name, rule in contract.columns.items():
+        if name not in frame.columns:
+            continue
+        series = frame.get_column(name)
+        wanted = DTYPES[rule.dtype]
+        if series.dtype == wanted or (rule.dtype == "datetime" and series.dtype.is_temporal()):
+            continue
+        try:
+            converted = _cast(series, rule.dtype)
+        except pl.exceptions.PolarsError:
+            converted = pl.Series(name, [None] * len(series), dtype=wanted)
+        bad = converted.is_null() & series.is_not_null()
+        if bad.any():
+            examples = series.filter(bad).unique(maintain_order=True).head(MAX_EXAMPLES).cast(pl.String).to_list()
+            failures.append({"column": name, "problem": f"wrong dtype: {series.dtype} values that are not {rule.dtype}",
+                             "rows": int(bad.sum()), "examples": examples})
+            unusable.append(name)
+        else:
+            casts.append(converted.alias(name))
+    return frame.with_columns(casts).drop(unusable), failures
+
+
+def check_frame(frame: pl.DataFrame, contract: Contract) -> list[dict]:
+    """Every contract failure of ``frame`` as a list of {column, problem, rows, examples}."""
+    failures: list[dict] = []
+    if frame.height < contract.min_rows:
+        failures.append(
+            {"column": None, "problem": f"too few rows: {frame.height} < min_rows {contract.min_rows}",
+             "rows": frame.height, "examples": []}
+        )
+        return failures
+    null_counts = frame.null_count().row(0, named=True)
+    for name, nulls in null_counts.items():
+        if name in contract.columns and nulls == frame.height:
+            failures.append({"column": name, "problem": _CHECK_TEXT["all_null"], "rows": nulls, "examples": []})
+    frame, dtype_failures = coerce(frame, contract)
+    failures.extend(dtype_failures)
+    unusable = {f["column"] for f in dtype_failures}
+    try:
+        contract.pandera_schema(skip=unusable).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        all_null = {f["column"] for f in failures}
+        failures.extend(
+            f for f in _failures_from_pandera(error, contract)
+            if not (f["column"] in all_null and f["problem"].startswith("null values"))
+        )
+    return failures
+
+
+def format_table(failures: list[dict]) -> str:
+    """A plain-text table of failures for the terminal and logs."""
+    rows = [("column", "problem", "rows", "examples")]
+    for failure in failures:
+        examples = ", ".join(repr(e) for e in failure["examples"][:MAX_EXAMPLES])
+        rows.append((str(failure["column"] or "-"), failure["problem"], str(failure["rows"]), examples))
+    rows = [(*row[:3], row[3][:60]) for row in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def validate(frame: pl.DataFrame, contract: Contract, *, source: str) -> dict:
+    """Validate and return the JSON-able result; raise ValidationFailed listing every failure."""
+    started = time.perf_counter()
+    failures = check_frame(frame, contract)
+    result = {
+        "passed": not failures,
+        "source": source,
+        "schema_file": contract.source,
+        "rows": frame.height,
+        "columns": frame.width,
+        "failures": failures,
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    log.info("validated %s rows of %s in %.3fs: %s", frame.height, source, result["seconds"],
+             "passed" if not failures else f"{len(failures)} failure(s)")
+    return result
+
+
+def raise_if_failed(result: dict) -> None:
+    """Raise ValidationFailed with the failure table when the result did not pass."""
+    if not result["passed"]:
+        raise ValidationFailed(
+            f"{result['source']} broke the data contract {result['schema_file']} in "
+            f"{len(result['failures'])} way(s):\n{format_table(result['failures'])}\n"
+            "Fix the data, or if the change is intended, update the contract (schema.yaml) in the same PR."
+        )
