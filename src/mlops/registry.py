@@ -1,0 +1,197 @@
+"""The model registry: versioned model folders plus per-environment pointers.
+
+Input: ``registry.uri`` from the config: a local folder (the default, ``.registry``) or an
+``s3://bucket/prefix``. Layout, the same for both::
+
+    <uri>/<project>/models/<version>/{model.skops, metadata.json, metrics.json, ...}
+    <uri>/<project>/environments/<env>.json   {"current", "previous", "history", "updated_at"}
+
+Output: registered versions and pointers saying what each environment serves and served before
+(for rollback). The PR comparison reads the prod champion from here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from mlops.config import Config
+from mlops.errors import ModelError
+from mlops.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+MODEL_FILES = ("model.skops", "metadata.json", "metrics.json")
+
+
+class Store(Protocol):
+    """Where registry objects live: keys are '/'-separated paths under the project prefix."""
+
+    def read_text(self, key: str) -> str | None:
+        """The object's text, or None when it does not exist."""
+
+    def write_text(self, key: str, text: str) -> None:
+        """Write an object (atomically for local folders)."""
+
+    def upload(self, path: Path, key: str) -> None:
+        """Copy a local file to ``key``."""
+
+    def download(self, key: str, path: Path) -> None:
+        """Copy ``key`` to a local file."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix``."""
+
+    def uri(self, key: str) -> str:
+        """A printable address of ``key``."""
+
+
+class LocalStore(Store):
+    """A registry in a local folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def read_text(self, key: str) -> str | None:
+        path = self.root / key
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def write_text(self, key: str, text: str) -> None:
+        atomic_write_text(self.root / key, text)
+
+    def upload(self, path: Path, key: str) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(path, temp)
+        temp.replace(target)
+
+    def download(self, key: str, path: Path) -> None:
+        source = self.root / key
+        if not source.is_file():
+            raise ModelError(f"{source} is not in the registry")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+
+    def uri(self, key: str) -> str:
+        return str(self.root / key)
+
+
+class S3Store(Store):
+    """A registry under an s3:// prefix (boto3; honours AWS_ENDPOINT_URL for emulators)."""
+
+    def __init__(self, bucket: str, prefix: str, client=None):
+        import boto3  # pylint: disable=import-outside-toplevel  # only S3 registries pay for boto3
+
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.client = client or boto3.client("s3")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read_text(self, key: str) -> str | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return body.decode("utf-8")
+
+    def write_text(self, key: str, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=text.encode("utf-8"))
+
+    def upload(self, path: Path, key: str) -> None:
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, self._key(key), str(path))
+
+    def list(self, prefix: str) -> list[str]:
+        keys, start = [], len(self.prefix) + 1 if self.prefix else 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(obj["Key"][start:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+class Registry:
+    """Versions and environment pointers of one project."""
+
+    def __init__(self, store: Store, project: str):
+        self.store, self.project = store, project
+
+    @classmethod
+    def from_config(cls, config: Config, uri: str | None = None) -> Registry:
+        """The registry named by ``registry.uri`` (or ``uri``)."""
+        uri = uri or config.registry.uri
+        if uri.startswith("s3://"):
+            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            return cls(S3Store(bucket, prefix), config.project)
+        return cls(LocalStore(Path(config.resolve(uri))), config.project)
+
+    def _key(self, *parts: str) -> str:
+        return "/".join((self.project, *parts))
+
+    def register(self, model_dir: Path, extra_files: tuple[Path, ...] = ()) -> str:
+        """Copy a trained model folder into the registry; metadata.json goes last (it marks completeness)."""
+        metadata = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
+        version = metadata["version"]
+        for path in [*(model_dir / name for name in MODEL_FILES if name != "metadata.json"), *extra_files]:
+            if path.is_file():
+                self.store.upload(path, self._key("models", version, path.name))
+        self.store.upload(model_dir / "metadata.json", self._key("models", version, "metadata.json"))
+        log.info("registered %s at %s", version, self.store.uri(self._key("models", version)))
+        return version
+
+    def versions(self) -> list[str]:
+        """Registered (complete) versions, oldest first."""
+        keys = self.store.list(self._key("models"))
+        return sorted({k.split("/")[-2] for k in keys if k.endswith("/metadata.json")})
+
+    def metadata(self, version: str) -> dict:
+        """A registered version's lineage record."""
+        text = self.store.read_text(self._key("models", version, "metadata.json"))
+        if text is None:
+            raise ModelError(f"version {version} is not registered in {self.store.uri(self._key('models'))}")
+        return json.loads(text)
+
+    def fetch(self, version: str, dest: Path) -> Path:
+        """Download a version's model files into ``dest``; return ``dest``."""
+        self.metadata(version)
+        for name in MODEL_FILES:
+            key = self._key("models", version, name)
+            if name == "metrics.json" and self.store.read_text(key) is None:
+                continue
+            self.store.download(key, dest / name)
+        return dest
+
+    def pointer(self, environment: str) -> dict | None:
+        """What ``environment`` serves: {"current", "previous", "history", "updated_at"}, or None."""
+        text = self.store.read_text(self._key("environments", f"{environment}.json"))
+        return json.loads(text) if text else None
+
+    def set_pointer(self, environment: str, version: str) -> dict:
+        """Record that ``environment`` now serves ``version`` (the old current becomes previous)."""
+        old = self.pointer(environment) or {"current": None, "history": []}
+        if old.get("current") == version:
+            return old
+        record = {
+            "current": version,
+            "previous": old.get("current"),
+            "history": [version, *old.get("history", [])][:20],
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.store.write_text(self._key("environments", f"{environment}.json"), json.dumps(record, indent=2) + "\n")
+        return record
