@@ -64,3 +64,24 @@ lock: ## recompile requirements*.txt from requirements*.in (needs uv)
 
 clean: ## remove generated models, reports and the virtualenv
 	rm -rf models reports/*.md reports/*.html reports/*.json reports/plots $(VENV) .pytest_cache
+
+# --- Serving and deploying (issue 4): make serve | deploy ENV=... | rollback ENV=... | bootstrap
+.PHONY: serve deploy rollback deploy-check bootstrap
+PORT ?= 8080
+VERSION ?=
+REPOSITORY ?=
+
+serve: $(STAMP) ## serve models/LATEST on http://127.0.0.1:$(PORT) (GET /ping, POST /invocations)
+	$(MLOPS) serve --port $(PORT)
+
+deploy: $(STAMP) ## package, register, deploy and smoke-test: ENV=local (emulator) | staging | prod [VERSION=...]
+	$(MLOPS) deploy --env $(ENV) $(if $(VERSION),--version $(VERSION))
+
+rollback: $(STAMP) ## redeploy the version ENV served before the current one (make rollback ENV=prod)
+	$(MLOPS) rollback --env $(ENV)
+
+deploy-check: $(STAMP) ## check ENV serves the version its registry pointer names
+	$(MLOPS) deploy-check --env $(ENV)
+
+bootstrap: $(STAMP) ## create/update the foundation stack in AWS once: bucket, OIDC deploy roles [REPOSITORY=owner/name]
+	$(MLOPS) bootstrap $(if $(REPOSITORY),--repository $(REPOSITORY))

@@ -148,6 +148,79 @@ def _datagen(config: Config | None, args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    _model_argument(parser)
+    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+
+
+@command("serve", "serve the model over HTTP on 127.0.0.1 (GET /ping, POST /invocations)", _serve_args)
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from mlops.serve import serve  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    serve(config, args.model, args.port)
+    return 0
+
+
+def _deploy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="local", help="environment from deploy.environments (default local)")
+    parser.add_argument("--version", help="registered version (default: models/LATEST, or what `requires` serves)")
+
+
+@command("deploy", "package, register and deploy a version to an environment, then smoke-test it", _deploy_args)
+def _deploy(config: Config, args: argparse.Namespace) -> int:
+    from mlops.deploy import deploy, publish  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    record = deploy(config, args.env, args.version)
+    publish(record, f"Deployed to {args.env}")
+    tested = "endpoint tested" if record["smoke"]["endpoint_tested"] else "local serve tested, not a real endpoint"
+    print(f"Deployed {record['version']} to {args.env} ({record['stack_action']}; {tested}); "
+          f"previous: {record['previous'] or 'none'}")
+    return 0
+
+
+def _env_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="prod", help="environment from deploy.environments (default prod)")
+
+
+@command("rollback", "redeploy the version an environment served before the current one", _env_argument)
+def _rollback(config: Config, args: argparse.Namespace) -> int:
+    from mlops.deploy import publish, rollback  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    record = rollback(config, args.env)
+    publish(record, f"Rolled back {args.env}")
+    print(f"Rolled {args.env} back to {record['version']} (from {record['rollback_of']})")
+    return 0
+
+
+@command("deploy-check", "check an environment serves the version its registry pointer names", _env_argument)
+def _deploy_check(config: Config, args: argparse.Namespace) -> int:
+    from mlops.deploy import check, publish  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    record = check(config, args.env)
+    publish(record, f"Post-deploy check of {args.env}")
+    print(f"{args.env} serves {record['version']} on {record['endpoint']} (stack {record['status']})")
+    return 0
+
+
+def _bootstrap_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repository", help="owner/name allowed to deploy (default: the origin remote)")
+
+
+@command("bootstrap", "create or update the foundation stack (bucket, OIDC deploy roles) in AWS", _bootstrap_args)
+def _bootstrap(config: Config, args: argparse.Namespace) -> int:
+    from mlops.deploy import bootstrap  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    result = bootstrap(config, args.repository)
+    out = result["outputs"]
+    print(f"Foundation stack {result['stack']} {result['action']}. Next steps (README 'Deploying'):\n"
+          f"  1. in {config.path}: registry.uri: {out.get('RegistryUri')}\n"
+          f"  2. repository variables: AWS_ROLE_ARN_STAGING={out.get('StagingDeployRoleArn')}\n"
+          f"                           AWS_ROLE_ARN_PROD={out.get('ProdDeployRoleArn')}\n"
+          f"                           AWS_ROLE_ARN_READ={out.get('ReadOnlyRoleArn')}\n"
+          "  3. environments `staging` and `production` (add required reviewers to production)")
+    return 0
+
+
 NO_CONFIG = {"datagen"}
 
 

@@ -9,6 +9,7 @@ allowed values.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,30 +124,81 @@ class RetrainConfig(_Section):
 
 
 class RegistryConfig(_Section):
-    """Where models are registered: a local folder (default) or an s3:// prefix."""
+    """Where models are registered: a local folder (default) or an s3:// prefix.
+
+    staging and prod need an s3:// registry (the foundation stack's bucket, printed by
+    ``make bootstrap``): SageMaker reads ``model.tar.gz`` from there.
+    """
 
     uri: str = ".registry"
 
 
 class EnvironmentConfig(_Section):
-    """One deploy target."""
+    """One deploy target: a serving stack ``<project>-<name>``."""
 
     instance_type: str = "ml.m5.large"
-    instance_count: int = Field(1, ge=1)
-    requires: str | None = None
+    instance_count: int = Field(1, ge=1, le=20)
+    requires: str | None = Field(None, description="an environment a version must have passed first")
+    emulator: bool = Field(False, description="deploy to a local AWS emulator (moto_server), never to AWS")
+
+
+# AWS's prebuilt scikit-learn serving images (sagemaker-scikit-learn) by region: the ECR account
+# differs per region. Other regions: set deploy.image_uri.
+SKLEARN_IMAGE_ACCOUNTS = {
+    "us-east-1": "683313688378", "us-east-2": "257758044811", "us-west-1": "746614075791",
+    "us-west-2": "246618743249", "eu-west-1": "141502667606", "eu-west-2": "764974769150",
+    "eu-central-1": "492215442770", "ap-southeast-1": "121021644041", "ap-southeast-2": "783357654285",
+    "ap-northeast-1": "354813040037",
+}
+SKLEARN_IMAGE_TAG = "1.4-2-cpu-py3"  # scikit-learn 1.4.2 on Python 3.10: see README "Serving image"
 
 
 class DeployConfig(_Section):
-    """Deploy targets; ``local`` runs against an AWS emulator on 127.0.0.1."""
+    """Deploy targets; an ``emulator`` environment (``local``) runs against moto_server on 127.0.0.1."""
 
-    region: str = "us-east-1"
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    image_uri: str | None = None
     environments: dict[str, EnvironmentConfig] = {
-        "local": EnvironmentConfig(),
+        "local": EnvironmentConfig(emulator=True),
         "staging": EnvironmentConfig(),
         "prod": EnvironmentConfig(instance_count=2, requires="staging"),
     }
-    smoke_rows: int = Field(20, ge=1)
+    smoke_rows: int = Field(20, ge=1, le=1000)
     smoke_max_latency_ms: float = Field(2000.0, gt=0.0)
+    alarm_latency_ms: float = Field(500.0, gt=0.0)
+    stack_timeout_minutes: int = Field(60, ge=5, le=240)
+
+    @model_validator(mode="after")
+    def _check_environments(self) -> DeployConfig:
+        for name, env in self.environments.items():
+            if not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", name):
+                raise ValueError(f"environment name {name!r} must match [a-z][a-z0-9-]{{0,20}} (used in stack names)")
+            if env.requires is None:
+                continue
+            if env.requires not in self.environments or env.requires == name:
+                raise ValueError(
+                    f"deploy.environments.{name}.requires is {env.requires!r}; it must name another "
+                    f"environment: {', '.join(n for n in self.environments if n != name)}"
+                )
+            if self.environments[env.requires].emulator and not env.emulator:
+                raise ValueError(
+                    f"deploy.environments.{name} (real AWS) requires {env.requires!r}, an emulator: "
+                    "a version must pass a real environment before a real one"
+                )
+        return self
+
+    @property
+    def serving_image(self) -> str:
+        """The serving image: ``image_uri``, or AWS's prebuilt scikit-learn image for the region."""
+        if self.image_uri:
+            return self.image_uri
+        account = SKLEARN_IMAGE_ACCOUNTS.get(self.region)
+        if account is None:
+            raise ConfigError(
+                f"deploy.region {self.region!r} has no known prebuilt scikit-learn image; set deploy.image_uri "
+                "(see the SageMaker docs 'Docker Registry Paths and Example Code', sagemaker-scikit-learn)"
+            )
+        return f"{account}.dkr.ecr.{self.region}.amazonaws.com/sagemaker-scikit-learn:{SKLEARN_IMAGE_TAG}"
 
 
 class Config(_Section):
@@ -238,14 +290,16 @@ def _format_errors(error: ValidationError, path: str, data: dict) -> str:
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     model: Any = Config
+    mapping_key = False  # the previous part was a dict field (e.g. deploy.environments): skip its key
     for part in loc:
-        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if mapping_key or isinstance(part, int):
+            mapping_key = False
+            continue
+        field = model.model_fields.get(str(part))
         if field is None:
-            if model is DeployConfig or isinstance(part, int):
-                model = EnvironmentConfig
-                continue
             return None
         annotation = field.annotation
+        mapping_key = getattr(annotation, "__origin__", None) is dict
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:

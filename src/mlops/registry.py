@@ -3,11 +3,14 @@
 Input: ``registry.uri`` from the config: a local folder (the default, ``.registry``) or an
 ``s3://bucket/prefix``. Layout, the same for both::
 
-    <uri>/<project>/models/<version>/{model.skops, metadata.json, metrics.json, ...}
-    <uri>/<project>/environments/<env>.json   {"current", "previous", "history", "updated_at"}
+    <uri>/<project>/models/<version>/{model.skops, metadata.json, metrics.json,
+                                      model.tar.gz, model_card.md}
+    <uri>/<project>/models/<version>/passed/<env>.json   smoke-test evidence per environment
+    <uri>/<project>/environments/<env>.json   {"current", "previous", "history", "rolled_back", "updated_at"}
 
-Output: registered versions and pointers saying what each environment serves and served before
-(for rollback). The PR comparison reads the prod champion from here.
+Output: registered versions, the record of which environments each version passed (prod
+refuses a version that has not passed staging), and pointers saying what each environment
+serves and served before (for rollback). The PR comparison reads the prod champion from here.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from pathlib import Path
 from typing import Protocol
 
 from mlops.config import Config
-from mlops.errors import ModelError
+from mlops.errors import DeployError, ModelError
 from mlops.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 MODEL_FILES = ("model.skops", "metadata.json", "metrics.json")
+PACKAGE_FILES = ("model.tar.gz", "model_card.md")
 
 
 class Store(Protocol):
@@ -182,16 +186,69 @@ class Registry:
         text = self.store.read_text(self._key("environments", f"{environment}.json"))
         return json.loads(text) if text else None
 
-    def set_pointer(self, environment: str, version: str) -> dict:
-        """Record that ``environment`` now serves ``version`` (the old current becomes previous)."""
+    def set_pointer(self, environment: str, version: str, rollback_of: str | None = None) -> dict:
+        """Record that ``environment`` now serves ``version`` (the old current becomes previous).
+
+        ``rollback_of`` names the version a rollback moved away from; later rollbacks skip it.
+        """
         old = self.pointer(environment) or {"current": None, "history": []}
         if old.get("current") == version:
             return old
+        rolled_back = [v for v in old.get("rolled_back", []) if v != version]
+        if rollback_of:
+            rolled_back = [*rolled_back, rollback_of][-20:]
         record = {
             "current": version,
             "previous": old.get("current"),
             "history": [version, *old.get("history", [])][:20],
+            "rolled_back": rolled_back,
             "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         self.store.write_text(self._key("environments", f"{environment}.json"), json.dumps(record, indent=2) + "\n")
         return record
+
+    def has_package(self, version: str) -> bool:
+        """Whether ``version`` has a serving package (model.tar.gz) in the registry."""
+        return any(key.endswith("/model.tar.gz") for key in self.store.list(self._key("models", version)))
+
+    def package_uri(self, version: str) -> str:
+        """Address of a version's model.tar.gz (an s3:// URL for S3 registries)."""
+        return self.store.uri(self._key("models", version, "model.tar.gz"))
+
+    def fetch_package(self, version: str, dest: Path) -> Path:
+        """Download a version's model.tar.gz to ``dest`` (a file path); a clear error when it is missing."""
+        self.metadata(version)
+        if not self.has_package(version):
+            raise DeployError(
+                f"version {version} has no model.tar.gz in {self.store.uri(self._key('models', version))}; "
+                "deploy it first to an environment without `requires` (e.g. `make deploy ENV=staging "
+                f"VERSION={version}` from a checkout that has models/{version}/), which packages and registers it"
+            )
+        self.store.download(self._key("models", version, "model.tar.gz"), dest)
+        return dest
+
+    def record_pass(self, version: str, environment: str, evidence: dict) -> None:
+        """Record that ``version`` passed ``environment``'s deploy and smoke test."""
+        record = {"version": version, "environment": environment,
+                  "passed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **evidence}
+        self.store.write_text(self._key("models", version, "passed", f"{environment}.json"),
+                              json.dumps(record, indent=2, default=str) + "\n")
+
+    def passed(self, version: str, environment: str) -> dict | None:
+        """The evidence that ``version`` passed ``environment``, or None."""
+        text = self.store.read_text(self._key("models", version, "passed", f"{environment}.json"))
+        return json.loads(text) if text else None
+
+    def rollback_target(self, environment: str) -> str:
+        """The version a rollback of ``environment`` returns to: the latest earlier one not rolled back."""
+        record = self.pointer(environment)
+        if not record or not record.get("current"):
+            raise DeployError(f"nothing has been deployed to {environment} yet, so there is nothing to roll back")
+        skip = {record["current"], *record.get("rolled_back", [])}
+        for version in record.get("history", []):
+            if version not in skip:
+                return version
+        raise DeployError(
+            f"{environment} serves {record['current']} and has no earlier version to roll back to "
+            f"(history: {', '.join(record.get('history', [])) or 'empty'}); deploy a fixed version instead"
+        )

@@ -1,0 +1,128 @@
+"""Package a trained model for serving: ``model.tar.gz`` and its model card.
+
+Input: a model folder (``models/<version>/``: ``model.skops``, ``metadata.json``, optional
+``metrics.json``), the data contract (``schema.yaml``) and the config.
+Output: in ``out_dir``, ``model.tar.gz`` (self-contained for AWS's scikit-learn serving image:
+the model, ``metadata.json``, ``schema.json``, ``trusted_types.txt``, ``code/inference.py`` and
+``code/requirements.txt`` pinning the library versions training used) and ``model_card.md``
+(Markdown rendered from ``templates/model_card.md.j2``). The tarball is byte-for-byte
+reproducible, so registering the same version twice uploads identical objects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.config import Config
+from mlops.errors import ConfigError, ModelError
+from mlops.io import atomic_path, atomic_write_text, read_json
+from mlops.model import MODEL_FILE, TRUSTED_TYPES_FILE
+from mlops.report import environment
+from mlops.schema import load_contract
+
+log = logging.getLogger(__name__)
+
+TARBALL = "model.tar.gz"
+MODEL_CARD = "model_card.md"
+INFERENCE_CODE = Path(__file__).with_name("serving") / "inference.py"
+# Libraries the inference code imports, pinned in code/requirements.txt (PyPI name -> metadata key).
+SERVING_LIBRARIES = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A packaged version: the tarball, its model card, and the pins inside."""
+
+    version: str
+    tarball: Path
+    card: Path
+    pins: dict
+
+
+def serving_schema(config: Config, metadata: dict) -> dict:
+    """The contract rules the serving code checks: every contract column, and the feature order."""
+    contract = load_contract(config)
+    features = [*metadata["features"]["numeric"], *metadata["features"]["categorical"]]
+    missing = [name for name in features if name not in contract.columns]
+    if missing:
+        raise ConfigError(
+            f"feature(s) {missing} of model {metadata['version']} are not in the data contract "
+            f"{contract.source}; run `make schema FORCE=1`, review it, and retrain"
+        )
+    return {"features": features, "columns": {name: rule.to_yaml() for name, rule in contract.columns.items()}}
+
+
+def requirements(metadata: dict) -> dict:
+    """Exact pins of the serving libraries, from the versions recorded at training."""
+    libraries = metadata.get("libraries", {})
+    pins = {name: libraries[name] for name in SERVING_LIBRARIES
+            if libraries.get(name, "not installed") != "not installed"}
+    if "scikit-learn" not in pins or "skops" not in pins:
+        raise ModelError(
+            f"metadata.json of {metadata.get('version')} does not record the scikit-learn and skops versions "
+            "training used; retrain with `make train` so the serving image can load exactly that model"
+        )
+    return pins
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
+    """Write ``model.tar.gz`` and ``model_card.md`` for the model in ``model_dir`` into ``out_dir``."""
+    model_dir = Path(model_dir)
+    for name in (MODEL_FILE, "metadata.json"):
+        if not (model_dir / name).is_file():
+            raise ModelError(f"{model_dir / name} is missing; the model folder is incomplete. Run `make train`")
+    metadata = read_json(model_dir / "metadata.json")
+    metrics = read_json(model_dir / "metrics.json") if (model_dir / "metrics.json").is_file() else None
+    schema = serving_schema(config, metadata)
+    pins = requirements(metadata)
+    header = (
+        "# Installed by AWS's scikit-learn serving container at start: the exact versions training used,\n"
+        f"# recorded in metadata.json of {metadata['version']} (Python {metadata['libraries'].get('python')}).\n"
+    )
+    files = {
+        MODEL_FILE: (model_dir / MODEL_FILE).read_bytes(),
+        "metadata.json": (model_dir / "metadata.json").read_bytes(),
+        "schema.json": (json.dumps(schema, indent=2, default=str) + "\n").encode(),
+        "trusted_types.txt": TRUSTED_TYPES_FILE.read_bytes(),
+        "code/inference.py": INFERENCE_CODE.read_bytes(),
+        "code/requirements.txt": (header + "".join(f"{n}=={v}\n" for n, v in pins.items())).encode(),
+    }
+    tarball = Path(out_dir) / TARBALL
+    with atomic_path(tarball) as temp:
+        with open(temp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped:
+            with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name in sorted(files):
+                    _add(tar, name, files[name])
+    try:
+        image = config.deploy.serving_image
+    except ConfigError:
+        image = "set deploy.image_uri (no prebuilt image known for this region)"
+    card = environment().get_template("model_card.md.j2").render(
+        project=config.project, meta=metadata, metrics=metrics, features=schema["features"],
+        columns=schema["columns"], pins=pins, image=image,
+    )
+    atomic_write_text(Path(out_dir) / MODEL_CARD, card)
+    log.info("packaged %s -> %s (%d bytes)", metadata["version"], tarball, tarball.stat().st_size)
+    return Package(metadata["version"], tarball, Path(out_dir) / MODEL_CARD, pins)
+
+
+def unpack(tarball: Path, dest: Path) -> Path:
+    """Extract a package (as the serving container does) into ``dest``; refuse unsafe member paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return dest

@@ -1,0 +1,125 @@
+"""Serve a packaged model over HTTP with the SageMaker container's routes (``make serve``).
+
+Input: a ``model.tar.gz`` built by :mod:`mlops.package` (by default from ``models/LATEST``).
+Output: an HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``): ``GET /ping`` answers 200
+once the model is loaded, ``POST /invocations`` runs the package's own ``code/inference.py``
+(``input_fn`` -> ``predict_fn`` -> ``output_fn``), exactly the file the container runs. The
+deploy smoke test uses it when the target is an emulator, which cannot run a container.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+from mlops.config import Config
+from mlops.errors import ModelError
+from mlops.package import build, unpack
+from mlops.train import resolve_model_dir
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint payload limit
+
+
+def load_inference(package_dir: Path) -> ModuleType:
+    """Import ``code/inference.py`` from an unpacked package (not the installed mlops copy)."""
+    path = package_dir / "code" / "inference.py"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: {package_dir} is not an unpacked model.tar.gz")
+    spec = importlib.util.spec_from_file_location(f"mlops_served_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: InferenceServer
+
+    def _send(self, status: int, body: str, content_type: str = "application/json") -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # pylint: disable=invalid-name  # http.server's method naming
+        """``GET /ping``: healthy once the model is loaded."""
+        if self.path != "/ping":
+            self._send(404, json.dumps({"error": f"no route GET {self.path}; use GET /ping or POST /invocations"}))
+            return
+        self._send(200, json.dumps({"status": "ok", "model_version": self.server.served.version}))
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name  # http.server's method naming
+        """``POST /invocations``: the request through the package's four inference handlers."""
+        if self.path != "/invocations":
+            self._send(404, json.dumps({"error": f"no route POST {self.path}; use POST /invocations"}))
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send(413, json.dumps({"error": f"body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"}))
+            return
+        body = self.rfile.read(length)
+        inference = self.server.inference
+        reply = inference.handle(self.server.served, body, self.headers.get("Content-Type", ""),
+                                 self.headers.get("Accept", "application/json"))
+        self._send(reply.status, reply.body, reply.content_type)
+
+    def log_message(self, format, *args) -> None:  # pylint: disable=redefined-builtin  # signature of the base class
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class InferenceServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer holding the loaded model and the package's inference module."""
+
+    daemon_threads = True
+
+    def __init__(self, package_dir: Path, port: int = 0):
+        self.inference = load_inference(package_dir)
+        self.served = self.inference.model_fn(str(package_dir))
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:8080."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+@contextmanager
+def running(tarball: Path, port: int = 0) -> Iterator[InferenceServer]:
+    """Unpack ``tarball`` and serve it in a background thread until the block ends."""
+    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as workdir:
+        server = InferenceServer(unpack(tarball, Path(workdir)), port)
+        thread = threading.Thread(target=server.serve_forever, name="mlops-serve", daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+def serve(config: Config, model: str | None = None, port: int = 8080) -> None:
+    """Package the model (default ``models/LATEST``) and serve it until interrupted."""
+    model_dir = resolve_model_dir(config, model)
+    with tempfile.TemporaryDirectory(prefix="mlops-package-") as workdir:
+        package = build(config, model_dir, Path(workdir))
+        with running(package.tarball, port) as server:
+            print(f"Serving {package.version} on {server.url} (GET /ping, POST /invocations; Ctrl-C stops)")
+            print(f"  curl -s {server.url}/invocations -H 'Content-Type: text/csv' --data-binary @rows.csv")
+            while True:
+                time.sleep(3600)

@@ -1,0 +1,1 @@
+"""Serving code shipped inside model.tar.gz (self-contained: no ``mlops`` imports)."""

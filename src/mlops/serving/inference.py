@@ -1,0 +1,295 @@
+"""Inference handlers for AWS's prebuilt SageMaker scikit-learn container (and ``make serve``).
+
+Input: the unpacked ``model.tar.gz`` (``model_dir``): ``model.skops``, ``metadata.json``,
+``schema.json`` (the data contract of the features), ``trusted_types.txt``, and this file under
+``code/``. Requests are ``text/csv`` (with a header row, or columns in feature order) or
+``application/json`` (``{"instances": [{column: value}, ...]}``, a list of records, or one record).
+Output: JSON ``{"model_version", "predictions", "classes", "probabilities"}``; a request that
+breaks the data contract gets a 400 JSON body listing each bad row and column, an unsupported
+content type 415, an unsupported Accept 406.
+
+This file is self-contained (standard library, numpy, pandas, skops only): it runs inside the
+container, where the ``mlops`` package is not installed. The container calls ``model_fn`` once,
+then ``input_fn`` -> ``predict_fn`` -> ``output_fn`` per request. A rejected request travels
+through ``predict_fn`` as a :class:`Rejected` value, because the container turns exceptions
+into HTTP 500; ``output_fn`` answers it with its 4xx status.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+CSV = "text/csv"
+MAX_ERRORS = 50
+MAX_ROWS = 10_000
+
+
+@dataclass
+class Served:
+    """What ``model_fn`` loads: the fitted pipeline and what it needs to check requests."""
+
+    pipeline: object
+    metadata: dict
+    columns: dict
+    features: list
+
+    @property
+    def version(self) -> str:
+        """The model version (registry id)."""
+        return self.metadata.get("version", "unknown")
+
+
+@dataclass
+class Rejected:
+    """A request that cannot be answered: an HTTP status and the reasons."""
+
+    status: int
+    message: str
+    errors: list = field(default_factory=list)
+
+    def body(self) -> dict:
+        """The JSON error body."""
+        out = {"error": self.message}
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+@dataclass
+class Reply:
+    """A response outside the container (``make serve``, tests): status, body, content type."""
+
+    status: int
+    body: str
+    content_type: str = JSON
+
+
+def model_fn(model_dir: str) -> Served:
+    """Load the skops model, trusting only the types listed in ``trusted_types.txt``."""
+    root = Path(model_dir)
+    trusted = [
+        line.strip()
+        for line in (root / "trusted_types.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    pipeline = sio.load(root / "model.skops", trusted=trusted)
+    metadata = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+    schema = json.loads((root / "schema.json").read_text(encoding="utf-8"))
+    log.info("loaded model %s from %s", metadata.get("version"), model_dir)
+    return Served(pipeline=pipeline, metadata=metadata, columns=schema["columns"], features=schema["features"])
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _csv_frame(text: str) -> pd.DataFrame | Rejected:
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if not rows:
+        return Rejected(400, "the CSV body has no rows")
+    widths = {len(row) for row in rows}
+    if len(widths) > 1:
+        return Rejected(400, f"CSV rows have different numbers of fields: {sorted(widths)}")
+    # Columns are numbered here; predict_fn knows the contract and takes the first row as the
+    # header when it names contract columns, else the columns are in feature order.
+    return pd.DataFrame(rows, dtype=object).replace({"": None})
+
+
+def _json_frame(text: str) -> pd.DataFrame | Rejected:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejected(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+    if isinstance(payload, dict) and "instances" in payload:
+        payload = payload["instances"]
+    elif isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload:
+        return Rejected(400, 'send {"instances": [{"column": value, ...}, ...]} with at least one row')
+    if all(isinstance(row, dict) for row in payload):
+        return pd.DataFrame.from_records(payload).astype(object)
+    if all(isinstance(row, list) for row in payload):
+        return pd.DataFrame(payload, dtype=object)  # columns in feature order, checked in predict_fn
+    return Rejected(400, "instances must all be objects ({column: value}) or all be lists in feature order")
+
+
+def input_fn(request_body, request_content_type: str) -> pd.DataFrame | Rejected:
+    """Parse a CSV or JSON request into a frame of raw values (checked against the contract later)."""
+    media = _media_type(request_content_type)
+    if isinstance(request_body, (bytes, bytearray)):
+        try:
+            request_body = request_body.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejected(400, "the body is not UTF-8 text")
+    if media in (CSV, "text/plain"):
+        frame = _csv_frame(request_body)
+    elif media in (JSON, "application/jsonlines") or media == "":
+        frame = _json_frame(request_body)
+    else:
+        return Rejected(415, f"content type {request_content_type!r} is not supported; send {CSV} or {JSON}")
+    if isinstance(frame, pd.DataFrame) and len(frame) > MAX_ROWS:
+        return Rejected(413, f"{len(frame)} rows in one request; send at most {MAX_ROWS}")
+    return frame
+
+
+def _problem(rule: dict, name: str, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """Coerce a column to its contract dtype; return (values, bad mask, what is wrong)."""
+    dtype = rule["dtype"]
+    present = raw.notna()
+    if dtype in ("int", "float"):
+        values = pd.to_numeric(raw.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+        values = values.astype(float)
+        bad = present & values.isna()
+        if dtype == "int":
+            fractional = values.notna() & (values != np.floor(values.fillna(0)))
+            return values, bad | fractional, f"'{name}' must be an integer"
+        return values, bad, f"'{name}' must be a number"
+    if dtype == "bool":
+        values = raw.map(_to_bool)
+        return values, present & values.isna(), f"'{name}' must be true or false"
+    if dtype == "datetime":
+        values = pd.to_datetime(raw, errors="coerce", utc=False)
+        return values, present & values.isna(), f"'{name}' must be a date/time"
+    values = raw.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    return values, pd.Series(False, index=raw.index), ""
+
+
+def _to_bool(value):
+    """true/false, 1/0 (text or JSON) as a bool; anything else None (reported as bad)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if value is not None else ""
+    return {"true": True, "false": False, "1": True, "0": False}.get(text)
+
+
+def _rule_errors(rule: dict, name: str, values: pd.Series, ok: pd.Series) -> list[dict]:
+    """Range and category failures of the usable (non-null, well-typed) values of one column."""
+    failing = []
+    if rule.get("min") is not None:
+        failing.append((ok & (values < rule["min"]), f"below the minimum {rule['min']}"))
+    if rule.get("max") is not None:
+        failing.append((ok & (values > rule["max"]), f"above the maximum {rule['max']}"))
+    if rule.get("allowed") is not None:
+        allowed = set(rule["allowed"])
+        failing.append((ok & ~values.isin(allowed), f"not one of {sorted(map(str, allowed))}"))
+    return [{"row": int(row), "column": name, "value": _plain(values.iloc[row]), "problem": problem}
+            for mask, problem in failing for row in np.flatnonzero(mask.to_numpy())]
+
+
+def _check(frame: pd.DataFrame, served: Served) -> tuple[pd.DataFrame | None, list]:
+    """Check each row against the contract; return (model input, errors)."""
+    errors: list[dict] = []
+    if all(isinstance(c, int) for c in frame.columns) and len(frame) and \
+            all(isinstance(v, str) and v.strip() in served.columns for v in frame.iloc[0]):
+        frame = frame.iloc[1:].set_axis([v.strip() for v in frame.iloc[0]], axis=1).reset_index(drop=True)
+    elif all(isinstance(c, int) for c in frame.columns):
+        if frame.shape[1] != len(served.features):
+            return None, [{"row": None, "column": None,
+                           "problem": f"rows without a header must have {len(served.features)} fields in this "
+                                      f"order: {', '.join(served.features)}; got {frame.shape[1]}"}]
+        frame = frame.set_axis(served.features, axis=1)
+    unknown = [c for c in frame.columns if c not in served.columns]
+    missing = [c for c in served.features if c not in frame.columns]
+    errors += [{"row": None, "column": c, "problem": "unexpected column (not in the data contract)"} for c in unknown]
+    errors += [{"row": None, "column": c, "problem": "missing feature column"} for c in missing]
+    if errors:
+        return None, errors
+    frame = frame.astype(object).where(frame.notna(), None)
+    out = {}
+    for name in served.features:
+        rule = served.columns[name]
+        values, bad, problem = _problem(rule, name, frame[name])
+        for row in np.flatnonzero(bad.to_numpy()):
+            errors.append({"row": int(row), "column": name, "value": _plain(frame[name].iloc[row]),
+                           "problem": problem})
+        ok = values.notna() & ~bad
+        if not rule.get("nullable", True):
+            for row in np.flatnonzero((~bad & values.isna()).to_numpy()):
+                errors.append({"row": int(row), "column": name, "value": None,
+                               "problem": f"'{name}' may not be null"})
+        errors += _rule_errors(rule, name, values, ok)
+        out[name] = values
+    errors.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"] or ""))
+    model_input = pd.DataFrame(out)
+    for name in served.features:
+        if served.columns[name]["dtype"] == "str":
+            model_input[name] = model_input[name].astype(object).where(model_input[name].notna(), np.nan)
+    return model_input, errors
+
+
+def _plain(value):
+    """A JSON-able scalar."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def predict_fn(input_data, model: Served):
+    """Check the rows against the data contract, then predict; a rejection passes through."""
+    if isinstance(input_data, Rejected):
+        return input_data
+    x, errors = _check(input_data, model)
+    if x is not None and x.empty and not errors:
+        return Rejected(400, "the request has a header but no rows")
+    if errors:
+        bad_rows = len({e["row"] for e in errors if e["row"] is not None})
+        what = f"{bad_rows} row(s)" if bad_rows else "the request's columns"
+        return Rejected(400, f"{what} break the data contract (schema.yaml); nothing was predicted",
+                        errors[:MAX_ERRORS])
+    pipeline = model.pipeline
+    result = {"model_version": model.version, "rows": len(x)}
+    if hasattr(pipeline, "predict_proba"):
+        proba = pipeline.predict_proba(x)
+        classes = [_plain(c) for c in pipeline.classes_]
+        result["predictions"] = [classes[i] for i in proba.argmax(axis=1)]
+        result["classes"] = classes
+        result["probabilities"] = [[round(float(p), 8) for p in row] for row in proba]
+    else:
+        result["predictions"] = [float(v) for v in pipeline.predict(x)]
+    return result
+
+
+def _container_response(body: str, status: int):
+    """In SageMaker's container, a Flask response carries the status; elsewhere a :class:`Reply`."""
+    if os.environ.get("SAGEMAKER_PROGRAM"):
+        try:
+            # Only inside AWS's container, whose Flask Response carries an HTTP status.
+            from sagemaker_containers.beta.framework import worker  # pylint: disable=import-outside-toplevel,import-error
+        except ImportError:
+            return Reply(status, body)
+        return worker.Response(response=body, status=status, mimetype=JSON)
+    return Reply(status, body)
+
+
+def output_fn(prediction, accept: str):
+    """Serialise the prediction (or the rejection) as JSON."""
+    media = _media_type(accept)
+    if media not in ("", "*/*", JSON):
+        prediction = Rejected(406, f"Accept {accept!r} is not supported; this endpoint answers {JSON}")
+    if isinstance(prediction, Rejected):
+        return _container_response(json.dumps(prediction.body()), prediction.status)
+    return _container_response(json.dumps(prediction), 200)
+
+
+def handle(model: Served, body, content_type: str, accept: str = JSON) -> Reply:
+    """One request through the four handlers, as the container runs them (used by ``make serve``)."""
+    reply = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+    return reply if isinstance(reply, Reply) else Reply(reply.status_code, reply.get_data(as_text=True))
