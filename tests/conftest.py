@@ -97,3 +97,24 @@ def project(tmp_path, capsys, monkeypatch):
     proj.write_data(generate(800, seed=3))
     proj.write_contract()
     return proj
+
+
+
+@pytest.fixture(scope="session", name="moto_server_url")
+def _moto_server_url():
+    """A real moto_server on 127.0.0.1 at a free port for the whole session; stopped at the end."""
+    from mlops.deploy import emulator  # pylint: disable=import-outside-toplevel  # only AWS tests pay for boto
+
+    with emulator() as url:
+        yield url
+
+
+@pytest.fixture
+def moto(moto_server_url):
+    """The session's moto_server, emptied (POST /moto-api/reset) for this test."""
+    import urllib.request  # pylint: disable=import-outside-toplevel  # only AWS tests need it
+
+    reset = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=10):
+        pass
+    return moto_server_url

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from mlops.config import Config, EnvironmentConfig
 from mlops.errors import CredentialsError, DeployError
 from mlops.io import atomic_write_json
@@ -73,7 +75,8 @@ def template_path(config: Config, name: str) -> Path:
     for folder in (Path(config.root) / "infra", Path(__file__).resolve().parents[2] / "infra"):
         if (folder / name).is_file():
             return folder / name
-    raise DeployError(f"CloudFormation template infra/{name} not found next to {config.path}; restore it from the template")
+    raise DeployError(f"CloudFormation template infra/{name} not found next to {config.path}; "
+                      "restore it from the template repository")
 
 
 # --- where to deploy ---------------------------------------------------------------------------
@@ -168,8 +171,6 @@ def _endpoint_is_local() -> bool:
 def aws_session(config: Config, environment: str):
     """A boto3 session with working credentials, or CredentialsError; never an emulator fallback."""
     import boto3  # pylint: disable=import-outside-toplevel  # boto only when deploying
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel  # same
-
     advice = (
         f"{environment} deploys to real AWS and needs credentials: in GitHub Actions, "
         "aws-actions/configure-aws-credentials with role-to-assume (OIDC, see README 'Deploying'); locally, "
@@ -231,8 +232,6 @@ def registry_for(config: Config, target: Target) -> Registry:
 
 def describe_stack(cf, name: str) -> dict | None:
     """The stack's description, or None when it does not exist."""
-    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel  # boto only when deploying
-
     try:
         return cf.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as exc:
@@ -288,8 +287,6 @@ def delete_stack(cf, name: str, timeout_minutes: int) -> None:
 def apply_stack(cf, name: str, template: str, parameters: dict, timeout_minutes: int,
                 capabilities: tuple[str, ...] = ()) -> str:
     """Create or update a stack and wait: 'created', 'updated' or 'unchanged'; DeployError otherwise."""
-    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel  # boto only when deploying
-
     params = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()]
     stack = describe_stack(cf, name)
     status = stack["StackStatus"] if stack else None
@@ -369,10 +366,11 @@ def _resolve_version(config: Config, registry: Registry, environment: str, setti
                               f"deployed to {settings.requires} yet: run `make deploy ENV={settings.requires}` first")
         _say(f"Promoting {current}, which {settings.requires} serves, to {environment}")
         return current
-    if version is not None and (registry.has_package(version) or settings.requires):
-        registry.metadata(version)
+    local = config.models_dir / version if version else None
+    if local is not None and (registry.has_package(version) or settings.requires or not local.is_dir()):
+        registry.metadata(version)  # not registered: a clear error; registered without a package: fetch says so
         return version
-    model_dir = resolve_model_dir(config, str(config.models_dir / version) if version else None)
+    model_dir = resolve_model_dir(config, str(local) if local else None)
     package = build(config, model_dir, workdir)
     if registry.has_package(package.version):
         _say(f"{package.version} is already registered with its package")
@@ -447,12 +445,11 @@ def _undo(cf, stack: str, action: str, before: dict | None, timeout: int, templa
     return f"Rolled {stack} back to {previous.get('ModelVersion')}, which serves again."
 
 
-def _roll_out(config: Config, target: Target, registry: Registry, version: str, workdir: Path,
-              rollback_of: str | None = None) -> dict:
+def _roll_out(config: Config, target: Target, registry: Registry, version: str, workdir: Path, *,
+              foundation: dict, rollback_of: str | None = None) -> dict:
     environment = target.environment
     tarball = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
     metadata = registry.metadata(version)
-    foundation = _foundation(config, target)
     cf = target.client("cloudformation")
     stack = f"{config.project}-{environment}"
     before = describe_stack(cf, stack)
@@ -469,7 +466,7 @@ def _roll_out(config: Config, target: Target, registry: Registry, version: str, 
     outputs = stack_outputs(describe_stack(cf, stack))
     try:
         evidence = _smoke(config, target, outputs, tarball, metadata)
-    except SmokeFailed as failure:
+    except (SmokeFailed, ClientError, BotoCoreError) as failure:
         undone = _undo(cf, stack, action, before, timeout, template)
         raise DeployError(f"{failure}\n{undone}") from None
     if rollback_of is None:
@@ -486,10 +483,22 @@ def _roll_out(config: Config, target: Target, registry: Registry, version: str, 
     return record
 
 
+@contextmanager
+def _aws_errors(what: str) -> Iterator[None]:
+    """An AWS call that fails unexpectedly becomes a DeployError saying what was being done."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"{what} failed: {exc}. What served before still serves unless a line above says "
+                          "otherwise; fix the cause (permissions, region, bucket) and run the command again") from None
+
+
 def deploy(config: Config, environment: str, version: str | None = None) -> dict:
     """Deploy ``version`` (default: see :func:`_resolve_version`) to ``environment``; return the record."""
     settings = environment_settings(config, environment)
-    with target_for(config, environment) as target, tempfile.TemporaryDirectory(prefix="mlops-deploy-") as workdir:
+    with target_for(config, environment) as target, tempfile.TemporaryDirectory(prefix="mlops-deploy-") as workdir, \
+            _aws_errors(f"deploying to {environment}"):
+        foundation = _foundation(config, target)
         registry = registry_for(config, target)
         version = _resolve_version(config, registry, environment, settings, version, Path(workdir))
         if settings.requires and not registry.passed(version, settings.requires):
@@ -498,18 +507,21 @@ def deploy(config: Config, environment: str, version: str | None = None) -> dict
                 f"{environment} refuses {version}: it has not passed {settings.requires} (no record at {record}). "
                 f"Deploy it to {settings.requires} first: make deploy ENV={settings.requires} VERSION={version}"
             )
-        return _roll_out(config, target, registry, version, Path(workdir))
+        return _roll_out(config, target, registry, version, Path(workdir), foundation=foundation)
 
 
 def rollback(config: Config, environment: str) -> dict:
     """Redeploy the version ``environment`` served before the current one (skipping rolled-back ones)."""
     environment_settings(config, environment)
-    with target_for(config, environment) as target, tempfile.TemporaryDirectory(prefix="mlops-rollback-") as workdir:
+    with target_for(config, environment) as target, tempfile.TemporaryDirectory(prefix="mlops-rollback-") as workdir, \
+            _aws_errors(f"rolling back {environment}"):
+        foundation = _foundation(config, target)
         registry = registry_for(config, target)
         current = (registry.pointer(environment) or {}).get("current")
         version = registry.rollback_target(environment)
         _say(f"Rolling {environment} back from {current} to {version}")
-        return _roll_out(config, target, registry, version, Path(workdir), rollback_of=current)
+        return _roll_out(config, target, registry, version, Path(workdir), foundation=foundation,
+                         rollback_of=current)
 
 
 def check(config: Config, environment: str) -> dict:
@@ -518,7 +530,7 @@ def check(config: Config, environment: str) -> dict:
     if settings.emulator:
         raise DeployError(f"{environment} is an emulator environment; its state ends with each `make deploy`, "
                           "so there is nothing to check afterwards")
-    with target_for(config, environment) as target:
+    with target_for(config, environment) as target, _aws_errors(f"checking {environment}"):
         registry = registry_for(config, target)
         current = (registry.pointer(environment) or {}).get("current")
         if not current:
@@ -551,6 +563,11 @@ def github_repository(config: Config) -> str:
 def bootstrap(config: Config, repository: str | None = None) -> dict:
     """Create or update the foundation stack ``<project>-foundation`` (real AWS only)."""
     repository = repository or github_repository(config)
+    with _aws_errors("bootstrapping the foundation stack"):
+        return _bootstrap(config, repository)
+
+
+def _bootstrap(config: Config, repository: str) -> dict:
     session, account = aws_session(config, "bootstrap")
     target = Target("bootstrap", EnvironmentConfig(), session, emulated=_endpoint_is_local(), account=account)
     cf = target.client("cloudformation")

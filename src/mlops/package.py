@@ -113,11 +113,20 @@ def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
         image = "set deploy.image_uri (no prebuilt image known for this region)"
     card = environment().get_template("model_card.md.j2").render(
         project=config.project, meta=metadata, metrics=metrics, features=schema["features"],
-        columns=schema["columns"], pins=pins, image=image,
+        columns=schema["columns"], rules={name: _rule_text(schema["columns"][name]) for name in schema["features"]},
+        pins=pins, image=image,
     )
     atomic_write_text(Path(out_dir) / MODEL_CARD, card)
     log.info("packaged %s -> %s (%d bytes)", metadata["version"], tarball, tarball.stat().st_size)
     return Package(metadata["version"], tarball, Path(out_dir) / MODEL_CARD, pins)
+
+
+def _rule_text(rule: dict) -> str:
+    """A contract rule in words for the model card: categories, or bounds."""
+    if rule.get("allowed") is not None:
+        return "one of " + ", ".join(map(str, rule["allowed"]))
+    bounds = [f"{sign} {rule[key]}" for key, sign in (("min", ">="), ("max", "<=")) if rule.get(key) is not None]
+    return ", ".join(bounds) or "any"
 
 
 def unpack(tarball: Path, dest: Path) -> Path:

@@ -1,0 +1,134 @@
+"""Serving: the package's inference handlers in-process, `make serve`'s HTTP routes, the package itself."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy_helpers import train_version, write_project
+from mlops.config import load_config
+from mlops.data import Features, load_training, split
+from mlops.package import build, unpack
+from mlops.serve import load_inference, running
+
+
+@pytest.fixture(scope="module", name="packaged")
+def _packaged(tmp_path_factory):
+    """A trained model, its package, the package unpacked, its inference module and loaded model."""
+    root = tmp_path_factory.mktemp("serving")
+    config = load_config(write_project(root / "project"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLOPS_MODELS_DIR", raising=False)
+        version = train_version(config, "a1b2c3d", patch)
+    package = build(config, config.models_dir / version, root / "package")
+    unpacked = unpack(package.tarball, root / "unpacked")
+    inference = load_inference(unpacked)
+    served = inference.model_fn(str(unpacked))
+    meta = json.loads((unpacked / "metadata.json").read_text())
+    features = Features(tuple(meta["features"]["numeric"]), tuple(meta["features"]["categorical"]))
+    parts = split(config, load_training(config).frame, features)
+    rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+            for r in parts.test_frame.select(features.all).head(15).to_dicts()]
+    return {"config": config, "package": package, "dir": unpacked, "inference": inference, "served": served,
+            "rows": rows, "x": parts.x_test.iloc[:15], "features": features.all}
+
+
+def _call(packaged, body, content_type="application/json", accept="application/json"):
+    reply = packaged["inference"].handle(packaged["served"], body, content_type, accept)
+    return reply.status, json.loads(reply.body)
+
+
+def test_json_and_csv_requests_match_the_model(packaged):
+    """JSON records, CSV with a header and headerless CSV all give the fitted pipeline's own predictions."""
+    expected = packaged["served"].pipeline.predict_proba(packaged["x"])
+    status, answer = _call(packaged, json.dumps({"instances": packaged["rows"]}))
+    assert status == 200 and answer["rows"] == 15
+    assert answer["model_version"] == packaged["package"].version
+    assert answer["classes"] == [0, 1]
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-6)
+    assert answer["predictions"] == [int(i) for i in expected.argmax(axis=1)]
+    features = packaged["features"]
+    lines = [",".join("" if r[f] is None else str(r[f]) for f in features) for r in packaged["rows"]]
+    with_header = _call(packaged, "\n".join([",".join(features), *lines]).encode(), "text/csv; charset=utf-8")
+    headerless = _call(packaged, "\n".join(lines), "text/csv")
+    assert with_header == headerless == (200, answer)
+
+
+def test_rows_breaking_the_contract_get_400_naming_row_and_column(packaged):
+    """Each bad row is reported with its index, column, value and rule, and nothing is predicted."""
+    rows = [dict(r) for r in packaged["rows"][:4]]
+    rows[1]["age"] = -7
+    rows[2]["grade"] = "Z"
+    rows[3]["credit_score"] = "high"
+    status, answer = _call(packaged, json.dumps(rows))
+    assert status == 400
+    assert "3 row(s) break the data contract" in answer["error"]
+    found = {(e["row"], e["column"]): e for e in answer["errors"]}
+    assert found[(1, "age")]["problem"] == "below the minimum 0" and found[(1, "age")]["value"] == -7
+    assert found[(2, "grade")]["value"] == "Z" and "not one of" in found[(2, "grade")]["problem"]
+    assert found[(3, "credit_score")]["problem"] == "'credit_score' must be a number"
+    assert "predictions" not in answer
+
+
+def test_malformed_requests_get_clear_4xx(packaged):
+    """Bad JSON, a missing or unexpected column, a wrong CSV width, bad content types: 400/406/415 with reasons."""
+    row = dict(packaged["rows"][0])
+    assert _call(packaged, "{not json")[0] == 400
+    missing = {k: v for k, v in row.items() if k != "age"}
+    status, answer = _call(packaged, json.dumps([missing]))
+    assert status == 400 and answer["errors"] == [{"row": None, "column": "age", "problem": "missing feature column"}]
+    status, answer = _call(packaged, json.dumps([{**row, "favourite_colour": "blue"}]))
+    assert status == 400 and answer["errors"][0]["column"] == "favourite_colour"
+    status, answer = _call(packaged, "1,2,3", "text/csv")
+    assert status == 400 and "fields in this order" in answer["errors"][0]["problem"]
+    status, answer = _call(packaged, json.dumps([row]), "application/x-parquet")
+    assert status == 415 and "text/csv" in answer["error"]
+    status, answer = _call(packaged, json.dumps([row]), accept="text/csv")
+    assert status == 406
+    nullable_ok = {**row, "annual_income": None}
+    assert _call(packaged, json.dumps([nullable_ok]))[0] == 200
+
+
+def test_serve_answers_the_container_routes_over_http(packaged):
+    """`make serve`'s server answers GET /ping and POST /invocations like the container, 404 elsewhere."""
+    with running(packaged["package"].tarball) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{server.url}/ping", timeout=10) as response:
+            assert json.loads(response.read())["model_version"] == packaged["package"].version
+        body = json.dumps({"instances": packaged["rows"][:3]}).encode()
+        request = urllib.request.Request(f"{server.url}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200 and len(json.loads(response.read())["predictions"]) == 3
+        bad = urllib.request.Request(f"{server.url}/invocations", data=b'[{"age": 3}]',
+                                     headers={"Content-Type": "application/json"})
+        for request, status in ((bad, 400), (f"{server.url}/predict", 404)):
+            with pytest.raises(urllib.error.HTTPError) as error:
+                with urllib.request.urlopen(request, timeout=10):
+                    pass
+            assert error.value.code == status
+
+
+def test_package_is_self_contained_and_reproducible(packaged, tmp_path):
+    """The tarball holds model, lineage, contract, trusted types and code pinned to training's libraries."""
+    package = packaged["package"]
+    with tarfile.open(package.tarball) as tar:
+        names = sorted(tar.getnames())
+    assert names == ["code/inference.py", "code/requirements.txt", "metadata.json", "model.skops",
+                     "schema.json", "trusted_types.txt"]
+    meta = json.loads((packaged["dir"] / "metadata.json").read_text())
+    pins = (packaged["dir"] / "code" / "requirements.txt").read_text()
+    for name in ("scikit-learn", "skops", "pandas", "numpy"):
+        assert f"{name}=={meta['libraries'][name]}\n" in pins
+    code = (packaged["dir"] / "code" / "inference.py").read_text()
+    assert "import mlops" not in code and "from mlops" not in code
+    again = build(packaged["config"], packaged["config"].models_dir / package.version, tmp_path)
+    assert again.tarball.read_bytes() == package.tarball.read_bytes()
+    card = Path(package.card).read_text(encoding="utf-8")
+    assert f"# Model card: test-project {package.version}" in card and "| age | float | no | >= 0 |" in card
