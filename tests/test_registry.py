@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mlops.config import load_config
 from mlops.registry import Registry
 
@@ -24,3 +26,23 @@ def test_register_fetch_and_pointers(project, tmp_path):
     record = registry.set_pointer("prod", "v2")
     assert record["current"] == "v2" and record["previous"] == "v1" and record["history"] == ["v2", "v1"]
     assert registry.set_pointer("prod", "v2") == record  # idempotent
+
+
+def test_passed_records_and_rollback_targets(tmp_path):
+    """Pass records are per version and environment; rollback skips versions already rolled back."""
+    from mlops.errors import DeployError  # pylint: disable=import-outside-toplevel  # only this test needs it
+    from mlops.registry import LocalStore  # pylint: disable=import-outside-toplevel  # same
+
+    registry = Registry(LocalStore(tmp_path), "proj")
+    assert registry.passed("v1", "staging") is None
+    registry.record_pass("v1", "staging", {"rows": 5})
+    assert registry.passed("v1", "staging")["rows"] == 5 and registry.passed("v1", "prod") is None
+    with pytest.raises(DeployError, match="nothing has been deployed to prod"):
+        registry.rollback_target("prod")
+    for version in ("v1", "v2", "v3"):
+        registry.set_pointer("prod", version)
+    assert registry.rollback_target("prod") == "v2"
+    record = registry.set_pointer("prod", "v2", rollback_of="v3")
+    assert record["rolled_back"] == ["v3"] and registry.rollback_target("prod") == "v1"
+    registry.set_pointer("prod", "v3")  # deploying a rolled-back version again on purpose clears the mark
+    assert registry.pointer("prod")["rolled_back"] == []
