@@ -27,7 +27,8 @@ help: ## show the targets
 
 # Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
 # seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
-$(STAMP): $(DEPS)
+# No prerequisites: the name is the content hash, and a fresh checkout (new mtimes) must not reinstall.
+$(STAMP):
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \

@@ -7,6 +7,18 @@ import sys
 from pathlib import Path
 
 
+def _replace(source: str, target: str) -> str:
+    """Copy to a temporary file, then rename over ``target``: never write into an existing file.
+
+    Restored files (e.g. ~/.cache/uv) can be hard links shared with installed venvs and mapped by
+    running processes; truncating such an inode in place crashes them (SIGBUS/SIGSEGV).
+    """
+    temp = f"{target}.standin-{os.getpid()}.tmp"
+    shutil.copy2(source, temp)
+    os.replace(temp, target)
+    return target
+
+
 def main(mode: str) -> None:
     """Restore the key's folders into place, or save them under the key (first save wins)."""
     root = Path(os.environ.get("STANDIN_CACHE_DIR", "/tmp/standin-cache"))
@@ -16,7 +28,7 @@ def main(mode: str) -> None:
     for index, path in enumerate(paths):
         stored = root / key / str(index)
         if mode == "restore" and stored.exists():
-            shutil.copytree(stored, path, dirs_exist_ok=True)
+            shutil.copytree(stored, path, dirs_exist_ok=True, copy_function=_replace)
             hit = True
         elif mode == "save" and path.exists() and not stored.exists():
             shutil.copytree(path, stored)
