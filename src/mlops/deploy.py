@@ -44,7 +44,7 @@ from mlops.package import build
 from mlops.registry import LocalStore, Registry, S3Store
 from mlops.serve import running
 from mlops.smoke import SmokeFailed, held_out_rows, http_invoker, sagemaker_invoker, smoke_test
-from mlops.train import resolve_model_dir
+from mlops.lineage import resolve_model_dir
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Iterator
 from mlops.config import Config
 from mlops.errors import ModelError
 from mlops.package import build, unpack
-from mlops.train import resolve_model_dir
+from mlops.lineage import resolve_model_dir
 
 log = logging.getLogger(__name__)
 
