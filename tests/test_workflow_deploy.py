@@ -1,0 +1,92 @@
+"""The deploy workflow under act, with the credentials stand-in pointing boto3 at the test's moto_server."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+import yaml
+
+from act_support import git, run_workflow
+from deploy_helpers import train_version, use_moto
+from mlops.config import load_config
+from mlops.deploy import bootstrap, deploy
+from mlops.registry import Registry
+
+pytestmark = [pytest.mark.workflow, pytest.mark.aws]
+
+WORKFLOW = ".github/workflows/deploy.yml"
+ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",
+         "AWS_ROLE_ARN_PROD": "arn:aws:iam::123456789012:role/loan-default-github-deploy-prod",
+         "AWS_ROLE_ARN_READ": "arn:aws:iam::123456789012:role/loan-default-github-read"}
+
+
+@pytest.fixture(name="deploy_repo")
+def _deploy_repo(template_repo, moto, tmp_path):
+    """The template (small model, S3 registry) with the foundation stack and a first version v0 in prod on moto."""
+    path = template_repo / "mlops.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["registry"]["uri"] = "s3://loan-default-artifacts-123456789012-us-east-1/registry"
+    config["model"]["params"]["max_iter"] = 20
+    config["deploy"]["smoke_rows"] = 10
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    git(template_repo, "commit", "-qam", "Deploy to the registry bucket")
+    with pytest.MonkeyPatch.context() as patch:  # only the seeding talks to moto from this process
+        use_moto(patch, moto)
+        patch.setenv("MLOPS_MODELS_DIR", str(tmp_path / "seed-models"))
+        patch.setenv("MLOPS_REPORTS_DIR", str(tmp_path / "seed-reports"))
+        loaded = load_config(path)
+        bootstrap(loaded, "acme/loans")
+        v0 = train_version(loaded, "0000000", patch)
+        deploy(loaded, "staging")
+        deploy(loaded, "prod")
+    return template_repo, v0
+
+
+def _prod(repo, moto):
+    """(registry prod pointer, SSM parameter of prod) as moto holds them."""
+    with pytest.MonkeyPatch.context() as patch:
+        use_moto(patch, moto)
+        pointer = Registry.from_config(load_config(repo / "mlops.yaml")).pointer("prod")
+        parameter = boto3.client("ssm").get_parameter(Name="/loan-default/prod/model-version")["Parameter"]["Value"]
+    return pointer, parameter
+
+
+def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_repo, moto, act_world, tmp_path):
+    """A push to main trains, deploys staging, promotes to prod, checks it; a manual rollback restores v0."""
+    repo, v0 = deploy_repo
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    # A private HOME: actions/setup caches ~/.cache/uv, and the stand-in would copy the real one (1 GB).
+    env = {"STANDIN_AWS_ENDPOINT_URL": moto, "AWS_EC2_METADATA_DISABLED": "true", "HOME": str(tmp_path / "home")}
+    result = run_workflow(repo, WORKFLOW, event="push", world=act_world, env=env, variables=ROLES,
+                          payload={"ref": "refs/heads/main", "after": sha,
+                                   "repository": {"full_name": "acme/loans"}})
+    assert result.returncode == 0, result.output[-4000:]
+    assert set(result.jobs.values()) == {"succeeded"} and len(result.jobs) == 4, result.jobs
+    assert "No real endpoint was tested" in result.output
+    pointer, parameter = _prod(repo, moto)
+    v1 = pointer["current"]
+    assert v1 != v0 and v1.endswith(sha[:7]) and pointer["previous"] == v0 and parameter == v1
+    assert f"prod serves {v1}" in result.output
+
+    rollback = run_workflow(repo, WORKFLOW, event="workflow_dispatch", world=act_world, env=env, variables=ROLES,
+                            inputs={"action": "rollback", "environment": "prod", "version": ""},
+                            payload={"inputs": {"action": "rollback", "environment": "prod", "version": ""}})
+    assert rollback.returncode == 0, rollback.output[-4000:]
+    assert len(rollback.jobs) == 2 and set(rollback.jobs.values()) == {"succeeded"}, rollback.jobs
+    pointer, parameter = _prod(repo, moto)
+    assert pointer["current"] == v0 and pointer["rolled_back"] == [v1] and parameter == v0
+
+
+def test_missing_role_variable_fails_before_any_deploy(template_repo, moto, act_world, tmp_path):
+    """A manual prod deploy without AWS_ROLE_ARN_PROD fails with the fix and touches no AWS resource."""
+    result = run_workflow(template_repo, WORKFLOW, event="workflow_dispatch", world=act_world,
+                          env={"STANDIN_AWS_ENDPOINT_URL": moto, "HOME": str(tmp_path / "home")},
+                          variables={"AWS_ROLE_ARN_READ": ROLES["AWS_ROLE_ARN_READ"]},
+                          inputs={"action": "deploy", "environment": "prod", "version": ""},
+                          payload={"inputs": {"action": "deploy", "environment": "prod", "version": ""}})
+    assert result.returncode != 0
+    assert "repository variable AWS_ROLE_ARN_PROD is not set" in result.output
+    assert result.jobs == {"Deploy to prod": "failed"}, result.jobs  # build, staging and the check never ran
+    with pytest.MonkeyPatch.context() as patch:
+        use_moto(patch, moto)
+        assert not boto3.client("cloudformation").describe_stacks()["Stacks"]
