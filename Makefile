@@ -20,7 +20,7 @@ UV ?= $(shell command -v uv 2>/dev/null)
 ENV ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test validate schema train evaluate report pipeline clean lock
+.PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,9 @@ report: $(STAMP) ## render reports/report.md and reports/report.html
 
 pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 	$(MLOPS) pipeline
+
+doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
+	$(MLOPS) doctor
 
 lock: ## recompile requirements*.txt from requirements*.in (needs uv)
 	uv pip compile requirements.in -o requirements.txt -q --no-header --annotation-style line
