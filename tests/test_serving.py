@@ -58,6 +58,8 @@ def test_json_and_csv_requests_match_the_model(packaged):
     with_header = _call(packaged, "\n".join([",".join(features), *lines]).encode(), "text/csv; charset=utf-8")
     headerless = _call(packaged, "\n".join(lines), "text/csv")
     assert with_header == headerless == (200, answer)
+    jsonlines = "\n".join(json.dumps(r) for r in packaged["rows"])
+    assert _call(packaged, jsonlines, "application/jsonlines") == (200, answer)
 
 
 def test_rows_breaking_the_contract_get_400_naming_row_and_column(packaged):

@@ -2,8 +2,9 @@
 
 Input: the unpacked ``model.tar.gz`` (``model_dir``): ``model.skops``, ``metadata.json``,
 ``schema.json`` (the data contract of the features), ``trusted_types.txt``, and this file under
-``code/``. Requests are ``text/csv`` (with a header row, or columns in feature order) or
-``application/json`` (``{"instances": [{column: value}, ...]}``, a list of records, or one record).
+``code/``. Requests are ``text/csv`` (with a header row, or columns in feature order),
+``application/json`` (``{"instances": [{column: value}, ...]}``, a list of records, or one
+record) or ``application/jsonlines`` (one record per line).
 Output: JSON ``{"model_version", "predictions", "classes", "probabilities"}``; a request that
 breaks the data contract gets a 400 JSON body listing each bad row and column, an unsupported
 content type 415, an unsupported Accept 406.
@@ -33,6 +34,7 @@ import skops.io as sio
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+JSONLINES = "application/jsonlines"
 CSV = "text/csv"
 MAX_ERRORS = 50
 MAX_ROWS = 10_000
@@ -137,10 +139,14 @@ def input_fn(request_body, request_content_type: str) -> pd.DataFrame | Rejected
             return Rejected(400, "the body is not UTF-8 text")
     if media in (CSV, "text/plain"):
         frame = _csv_frame(request_body)
-    elif media in (JSON, "application/jsonlines") or media == "":
+    elif media in (JSON, "") or (media == JSONLINES and request_body.count("\n") < 1):
         frame = _json_frame(request_body)
+    elif media == JSONLINES:
+        lines = [line for line in request_body.splitlines() if line.strip()]
+        frame = _json_frame("[" + ",".join(lines) + "]")
     else:
-        return Rejected(415, f"content type {request_content_type!r} is not supported; send {CSV} or {JSON}")
+        return Rejected(415, f"content type {request_content_type!r} is not supported; send {CSV}, {JSON} "
+                             f"or {JSONLINES}")
     if isinstance(frame, pd.DataFrame) and len(frame) > MAX_ROWS:
         return Rejected(413, f"{len(frame)} rows in one request; send at most {MAX_ROWS}")
     return frame
