@@ -66,29 +66,31 @@ def main() -> None:
         meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
         features = Features(tuple(meta["features"]["numeric"]), tuple(meta["features"]["categorical"]))
         parts = split(config, dataset.frame, features)
-        test = parts.test_frame.select(features.all)
         from mlops.model import load_model  # pylint: disable=import-outside-toplevel  # after training
 
         pipeline = load_model(folder / "model.skops")
         with running(package.tarball) as server:
             for size in args.batches:
-                batch = test.head(size)
-                records = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
-                           for r in batch.to_dicts()]
-                body = json.dumps({"instances": records}).encode()
-                csv = batch.write_csv().encode()
-                for label, payload, kind in (("json", body, "application/json"), ("csv", csv, "text/csv")):
-                    p50, p95 = _timings(lambda payload=payload, kind=kind: _post(server.url, payload, kind),
-                                        args.repeats)
-                    rows.append({"stage": f"POST /invocations ({label})", "rows": size, "seconds": p50,
-                                 "note": f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
-                                         + ("; goal p50 < 50 ms" if size == 1 else "")})
-                frame = parts.x_test.iloc[:size]
-                p50, p95 = _timings(lambda frame=frame: _time(pipeline.predict_proba, frame), args.repeats)
-                rows.append({"stage": "bare predict_proba", "rows": size, "seconds": p50,
-                             "note": f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms (comparison, "
-                                     "frame as evaluate builds it)"})
+                rows += _batch_rows(server.url, pipeline, parts, features, size, args.repeats)
     print(bench_table(rows))
+
+
+def _batch_rows(url: str, pipeline, parts, features: Features, size: int, repeats: int) -> list[dict]:
+    """Served JSON and CSV latency for ``size`` held-out rows, and the bare predict for comparison."""
+    batch = parts.test_frame.select(features.all).head(size)
+    records = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in batch.to_dicts()]
+    rows = []
+    for label, payload, kind in (("json", json.dumps({"instances": records}).encode(), "application/json"),
+                                 ("csv", batch.write_csv().encode(), "text/csv")):
+        p50, p95 = _timings(lambda payload=payload, kind=kind: _post(url, payload, kind), repeats)
+        rows.append({"stage": f"POST /invocations ({label})", "rows": size, "seconds": p50,
+                     "note": f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+                             + ("; goal p50 < 50 ms" if size == 1 else "")})
+    frame = parts.x_test.iloc[:size]
+    p50, p95 = _timings(lambda: _time(pipeline.predict_proba, frame), repeats)
+    rows.append({"stage": "bare predict_proba", "rows": size, "seconds": p50,
+                 "note": f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms (comparison, frame as evaluate builds it)"})
+    return rows
 
 
 def _time(func, *args) -> float:
