@@ -81,6 +81,11 @@ def test_foundation_bucket_is_private_and_roles_are_scoped():
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
     assert not any(r["Type"] == "AWS::IAM::AccessKey" for r in resources.values())
+    staging = repr(resources["StagingDeployRole"]["Properties"]["Policies"])
+    prod = repr(resources["ProdDeployRole"]["Properties"]["Policies"])
+    assert "-prod" not in staging and "/prod" not in staging and "${Project}-staging" in staging
+    assert "-staging" not in prod and "/staging" not in prod and "${Project}-prod" in prod
+    assert "s3:PutObject" not in repr(resources["ReadOnlyRole"]["Properties"]["Policies"])
 
 
 @pytest.mark.parametrize("name", ["foundation.yml", "serving.yml"])
