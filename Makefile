@@ -65,6 +65,12 @@ report: $(STAMP) ## render reports/report.md and reports/report.html
 pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 	$(MLOPS) pipeline
 
+# --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
+.PHONY: compare
+
+compare: $(STAMP) ## compare models/LATEST with the champion on the same held-out rows; fail on a gate
+	$(MLOPS) compare
+
 lock: ## recompile requirements*.txt from requirements*.in (needs uv)
 	uv pip compile requirements.in -o requirements.txt -q --no-header --annotation-style line
 	uv pip compile requirements-dev.in -o requirements-dev.txt -q --no-header --annotation-style line
