@@ -41,8 +41,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/packa
 
 install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
 
-lint: $(STAMP) ## pylint over src/ and tests/
-	$(PY) -m pylint src/mlops tests
+lint: $(STAMP) ## pylint over src/, tests/, benchmarks/ and .github/scripts/
+	$(PY) -m pylint src/mlops tests benchmarks .github/scripts
 
 test: $(STAMP) ## run every test: units, stages end to end, workflows under act, AWS on moto
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -33,8 +33,8 @@ class FakeGitHub(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def fake_github():
+@pytest.fixture(name="fake_github")
+def fixture_fake_github():
     """A fake GitHub REST API on 127.0.0.1."""
     FakeGitHub.calls = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
