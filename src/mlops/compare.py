@@ -39,10 +39,10 @@ from mlops.data import Dataset, Features, holdout_mask, load, load_training, to_
 from mlops.errors import GateFailed
 from mlops.evaluate import latency_ms_per_1k
 from mlops.io import atomic_write_json, atomic_write_text
+from mlops.lineage import read_metadata, resolve_model_dir
 from mlops.metrics import Predictions, compute, higher_is_better, predict
 from mlops.model import MODEL_FILE, load_model
 from mlops.report import environment, fit_comment
-from mlops.train import read_metadata, resolve_model_dir
 
 log = logging.getLogger(__name__)
 
