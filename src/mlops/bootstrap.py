@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mlops.metrics import Predictions
 
@@ -73,16 +74,19 @@ class _Binary:
             pos_w = np.add.reduceat(pos_w, self.starts, axis=0)
             neg_w = np.add.reduceat(neg_w, self.starts, axis=0)
         n_pos, n_neg = pos_w.sum(axis=0, dtype=np.float64), neg_w.sum(axis=0, dtype=np.float64)
-        below = np.cumsum(neg_w, axis=0) - neg_w  # negatives with a strictly lower score
-        below += 0.5 * neg_w  # ties count half
+        below = np.cumsum(neg_w, axis=0)
+        below -= 0.5 * neg_w  # negatives with a lower score, ties counted half
         auc = np.einsum("ij,ij->j", pos_w, below, dtype=np.float64)
         both = (n_pos > 0) & (n_neg > 0)
         auc = np.where(both, auc / np.where(both, n_pos * n_neg, 1.0), np.nan)
-        # Average precision: thresholds from the highest score down.
-        tps, fps = np.cumsum(pos_w[::-1], axis=0), np.cumsum(neg_w[::-1], axis=0)
-        precision = _ratio(tps, tps + fps)
-        steps = np.diff(tps, axis=0, prepend=np.zeros((1, tps.shape[1]), dtype=tps.dtype))
-        average_precision = np.einsum("ij,ij->j", steps, precision, dtype=np.float64)
+        # Average precision: thresholds from the highest score down; the recall step at each
+        # threshold is that group's positive weight, the precision is positives / all so far.
+        pos_desc = pos_w[::-1]
+        seen = np.cumsum(pos_desc + neg_w[::-1], axis=0)
+        np.maximum(seen, 1.0, out=seen)  # counts are whole numbers: 0 only where no row is seen yet
+        precision = np.cumsum(pos_desc, axis=0)
+        precision /= seen
+        average_precision = np.einsum("ij,ij->j", pos_desc, precision, dtype=np.float64)
         average_precision = np.where(both, average_precision / np.where(both, n_pos, 1.0), np.nan)
         tp, fp, fn = self.tp @ weights, self.fp @ weights, self.fn @ weights
         return {
@@ -160,10 +164,12 @@ def paired_bootstrap(task: str, champion: Predictions, challenger: Predictions, 
         raise ValueError("a paired bootstrap needs both models scored on the same rows")
     champ_fn, chall_fn = weighted_metrics(task, champion), weighted_metrics(task, challenger)
     deltas: dict[str, list[np.ndarray]] = {}
-    for weights in resample_counts(len(champion.y_true), resamples, seed):
-        champ, chall = champ_fn(weights), chall_fn(weights)
-        for name, values in chall.items():
-            deltas.setdefault(name, []).append(values - champ[name])
+    # The products per chunk are small: BLAS threads cost more than they save (5x on a busy runner).
+    with threadpool_limits(1, user_api="blas"):
+        for weights in resample_counts(len(champion.y_true), resamples, seed):
+            champ, chall = champ_fn(weights), chall_fn(weights)
+            for name, values in chall.items():
+                deltas.setdefault(name, []).append(values - champ[name])
     tail = (1.0 - confidence) / 2 * 100
     out = {}
     for name, parts in deltas.items():
