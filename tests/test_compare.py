@@ -348,3 +348,37 @@ def test_champion_c_first_pr_has_no_baseline(repo):
     found = champion_mod.resolve(load_config(repo.config_path), base_ref=first)
     assert found.source == "none" and found.model_dir is None
     assert "has no mlops.yaml: no baseline yet" in found.description
+
+
+def test_pr_that_changes_the_evaluation_data_says_so(project):
+    """When the data's fingerprint differs from the base champion's, the report says so and uses the new data."""
+    champion_dir = _train_to(project, "champion")
+    challenger_dir = _train_to(project, "challenger")
+    from mlops.datagen import generate  # pylint: disable=import-outside-toplevel  # only this test
+
+    project.write_data(generate(900, seed=4))
+    config = load_config(project.config_path)
+    dataset = load_training(config)
+    base = champion_mod.Champion("base", champion_dir, "the base branch's model", "a" * 40)
+    result = compare(config, dataset, champion_dir, challenger_dir, champion=base)
+    assert len(result["notes"]) == 1
+    note = result["notes"][0]
+    assert note.startswith("This PR changed the evaluation data") and dataset.fingerprint[:12] in note
+    assert result["test_rows"] == 225  # the held-out quarter of the NEW data
+
+
+def test_schema_diff_against_the_base_commit(repo):
+    """Columns added, removed and changed in schema.yaml since the base commit are listed."""
+    from mlops.compare import contract_diff  # pylint: disable=import-outside-toplevel  # only this test
+
+    base = _git(repo.root, "rev-parse", "HEAD")
+    contract = yaml.safe_load((repo.root / "schema.yaml").read_text())
+    removed = "region"
+    del contract["columns"][removed]
+    contract["columns"]["new_column"] = {"dtype": "float"}
+    contract["columns"]["age"]["max"] = 120
+    (repo.root / "schema.yaml").write_text(yaml.safe_dump(contract))
+    diff = contract_diff(load_config(repo.config_path), base)
+    assert diff["added"] == ["new_column"] and diff["removed"] == [removed]
+    before = yaml.safe_load(_git(repo.root, "show", f"{base}:schema.yaml"))["columns"]["age"].get("max")
+    assert before != 120 and {"column": "age", "key": "max", "before": before, "after": 120} in diff["changed"]
