@@ -382,3 +382,16 @@ def test_schema_diff_against_the_base_commit(repo):
     assert diff["added"] == ["new_column"] and diff["removed"] == [removed]
     before = yaml.safe_load(_git(repo.root, "show", f"{base}:schema.yaml"))["columns"]["age"].get("max")
     assert before != 120 and {"column": "age", "key": "max", "before": before, "after": 120} in diff["changed"]
+
+
+def test_champion_is_scored_when_the_pr_dropped_one_of_its_columns(project):
+    """A column the champion needs but the PR's data dropped is scored as missing, and the report says so."""
+    champion_dir = _train_to(project, "champion")
+    frame = pl.read_csv(project.root / "data" / "train.csv").drop("savings_balance", "region")
+    frame.write_csv(project.root / "data" / "train.csv")
+    challenger_dir = _train_to(project, "challenger")
+    config = load_config(project.config_path)
+    result = compare(config, load_training(config), champion_dir, challenger_dir)
+    assert result["champion"]["missing_columns"] == ["savings_balance", "region"]
+    assert any("savings_balance, region" in note for note in result["notes"])
+    assert 0.5 < result["metrics"][0]["champion"] <= 1.0
