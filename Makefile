@@ -27,7 +27,7 @@ help: ## show the targets
 
 # Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
 # seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
-$(STAMP): $(DEPS)
+$(STAMP): | $(DEPS)  # order-only: the hash in the name decides, not mtimes (fresh checkouts, shared VENV)
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \

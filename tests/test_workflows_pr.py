@@ -44,7 +44,8 @@ def _posted(result) -> tuple[list[str], str]:
 
 
 def test_pr_that_keeps_the_model_passes_and_gets_one_sticky_comment(template_repo, act_world):
-    """A docs-only PR passes against the base-branch champion, uploads pr-report, and the comment workflow posts it."""
+    """A docs-only PR passes against the base-branch champion (cached by base SHA on the next push), uploads
+    pr-report, and the comment workflow posts it."""
     payload = _open_pr(template_repo, lambda repo: (repo / "NOTES.md").write_text("A docs-only change.\n"))
     result = _run_pr(template_repo, act_world, payload)
     assert result.returncode == 0, result.output[-4000:]
@@ -55,6 +56,11 @@ def test_pr_that_keeps_the_model_passes_and_gets_one_sticky_comment(template_rep
     assert (report / "pr-number.txt").read_text().strip() == str(PR_NUMBER)
     assert {"compare.md", "compare.html", "validation.json"} <= {p.name for p in report.iterdir()}
     assert "✅ Pass" in result.output  # the verdict printed by make compare
+
+    again = _run_pr(template_repo, act_world, payload)  # a new push: the champion comes from actions/cache
+    assert again.returncode == 0, again.output[-4000:]
+    cached = json.loads((report / "compare.json").read_text())
+    assert cached["champion_description"].endswith("(cached)") and cached["verdict"] == "pass"
 
     comment = _run_comment(template_repo, act_world, "success")
     assert comment.returncode == 0, comment.output[-4000:]
