@@ -27,8 +27,7 @@ help: ## show the targets
 
 # Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
 # seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
-# No prerequisites: the name is the content hash, and a fresh checkout (new mtimes) must not reinstall.
-$(STAMP):
+$(STAMP): | $(DEPS)  # order-only: the hash in the name decides, not mtimes (fresh checkouts, shared VENV)
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \
@@ -75,6 +74,12 @@ pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 
 doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
 	$(MLOPS) doctor
+
+# --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
+.PHONY: compare
+
+compare: $(STAMP) ## compare models/LATEST with the champion on the same held-out rows; fail on a gate
+	$(MLOPS) compare
 
 lock: ## recompile requirements*.txt from requirements*.in (needs uv)
 	uv pip compile requirements.in -o requirements.txt -q --no-header --annotation-style line
