@@ -7,19 +7,12 @@ import pytest
 import yaml
 
 from act_support import git, run_workflow
-from conftest import ROOT
 from deploy_helpers import train_version, use_moto
 from mlops.config import load_config
 from mlops.deploy import bootstrap, deploy
 from mlops.registry import Registry
 
-pytestmark = [
-    pytest.mark.workflow,
-    pytest.mark.aws,
-    # deploy.yml uses ./actions/setup, which arrives with the PR-comparison work; until then it cannot run.
-    pytest.mark.skipif(not (ROOT / "actions" / "setup" / "action.yml").is_file(),
-                       reason="actions/setup/action.yml is not in this checkout yet"),
-]
+pytestmark = [pytest.mark.workflow, pytest.mark.aws]
 
 WORKFLOW = ".github/workflows/deploy.yml"
 ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",
@@ -58,12 +51,11 @@ def _prod(repo, moto):
     return pointer, parameter
 
 
-def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_repo, moto, act_world, tmp_path):
+def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_repo, moto, act_world):
     """A push to main trains, deploys staging, promotes to prod, checks it; a manual rollback restores v0."""
     repo, v0 = deploy_repo
     sha = git(repo, "rev-parse", "HEAD").strip()
-    # A private HOME: actions/setup caches ~/.cache/uv, and the stand-in would copy the real one (1 GB).
-    env = {"STANDIN_AWS_ENDPOINT_URL": moto, "AWS_EC2_METADATA_DISABLED": "true", "HOME": str(tmp_path / "home")}
+    env = {"STANDIN_AWS_ENDPOINT_URL": moto, "AWS_EC2_METADATA_DISABLED": "true"}
     result = run_workflow(repo, WORKFLOW, event="push", world=act_world, env=env, variables=ROLES,
                           payload={"ref": "refs/heads/main", "after": sha,
                                    "repository": {"full_name": "acme/loans"}})
@@ -84,10 +76,10 @@ def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_rep
     assert pointer["current"] == v0 and pointer["rolled_back"] == [v1] and parameter == v0
 
 
-def test_missing_role_variable_fails_before_any_deploy(template_repo, moto, act_world, tmp_path):
+def test_missing_role_variable_fails_before_any_deploy(template_repo, moto, act_world):
     """A manual prod deploy without AWS_ROLE_ARN_PROD fails with the fix and touches no AWS resource."""
     result = run_workflow(template_repo, WORKFLOW, event="workflow_dispatch", world=act_world,
-                          env={"STANDIN_AWS_ENDPOINT_URL": moto, "HOME": str(tmp_path / "home")},
+                          env={"STANDIN_AWS_ENDPOINT_URL": moto},
                           variables={"AWS_ROLE_ARN_READ": ROLES["AWS_ROLE_ARN_READ"]},
                           inputs={"action": "deploy", "environment": "prod", "version": ""},
                           payload={"inputs": {"action": "deploy", "environment": "prod", "version": ""}})
