@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from deploy_helpers import train_version, write_project
 from mlops.config import load_config
 from mlops.data import Features, load_training, split
 from mlops.package import build, unpack
+from mlops.schema import infer_contract, write_contract
 from mlops.serve import load_inference, running
 
 
@@ -134,3 +136,33 @@ def test_package_is_self_contained_and_reproducible(packaged, tmp_path):
     assert again.tarball.read_bytes() == package.tarball.read_bytes()
     card = Path(package.card).read_text(encoding="utf-8")
     assert f"# Model card: test-project {package.version}" in card and "| age | float | no | >= 0 |" in card
+
+
+def test_regression_models_answer_numbers_without_classes(tmp_path, monkeypatch):
+    """A regression package answers float predictions equal to the pipeline's, with no classes or probabilities."""
+    from conftest import regression_frame  # pylint: disable=import-outside-toplevel  # only this test needs it
+
+    root = tmp_path / "houses"
+    (root / "data").mkdir(parents=True)
+    frame = regression_frame(300)
+    frame.to_csv(root / "data" / "train.csv", index=False)
+    (root / "mlops.yaml").write_text(yaml.safe_dump({
+        "project": "houses", "task": "regression",
+        "data": {"source": "data/train.csv", "target": "price", "id_column": "house_id"},
+        "model": {"estimator": "sklearn.linear_model.Ridge"},
+    }), encoding="utf-8")
+    config = load_config(root / "mlops.yaml")
+    write_contract(infer_contract(config, load_training(config).frame), config.resolve("schema.yaml"))
+    monkeypatch.delenv("MLOPS_MODELS_DIR", raising=False)
+    version = train_version(config, "abcdef0", monkeypatch)
+    package = build(config, config.models_dir / version, tmp_path / "package")
+    unpacked = unpack(package.tarball, tmp_path / "unpacked")
+    inference = load_inference(unpacked)
+    served = inference.model_fn(str(unpacked))
+    rows = frame.drop(columns=["price"]).head(5)
+    body = json.dumps({"instances": json.loads(rows.to_json(orient="records"))})
+    reply = inference.handle(served, body, "application/json")
+    answer = json.loads(reply.body)
+    assert reply.status == 200 and "classes" not in answer and "probabilities" not in answer
+    expected = served.pipeline.predict(rows[served.features])
+    np.testing.assert_allclose(answer["predictions"], expected, rtol=1e-9)
