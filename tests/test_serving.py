@@ -166,3 +166,33 @@ def test_regression_models_answer_numbers_without_classes(tmp_path, monkeypatch)
     assert reply.status == 200 and "classes" not in answer and "probabilities" not in answer
     expected = served.pipeline.predict(rows[served.features])
     np.testing.assert_allclose(answer["predictions"], expected, rtol=1e-9)
+
+
+def test_inside_the_container_the_status_travels_in_its_response_type(packaged, monkeypatch):
+    """With SAGEMAKER_PROGRAM set, output_fn answers with the container's Response carrying 400 or 200.
+
+    The container's ``sagemaker_containers`` is not installable here, so a module with the same
+    ``worker.Response(response=, status=, mimetype=)`` signature stands in for it.
+    """
+    import sys  # pylint: disable=import-outside-toplevel  # only this test fakes modules
+    import types  # pylint: disable=import-outside-toplevel  # same
+
+    class Response:  # pylint: disable=too-few-public-methods  # the three fields the container's Flask Response gets
+        """Records what the container's Response would be given."""
+
+        def __init__(self, response, status, mimetype):
+            self.response, self.status, self.mimetype = response, status, mimetype
+
+    worker = types.SimpleNamespace(Response=Response)
+    for name, module in (("sagemaker_containers", types.ModuleType("sagemaker_containers")),
+                         ("sagemaker_containers.beta", types.ModuleType("sagemaker_containers.beta")),
+                         ("sagemaker_containers.beta.framework", types.SimpleNamespace(worker=worker))):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    inference, served = packaged["inference"], packaged["served"]
+    request = inference.input_fn(json.dumps(packaged["rows"][:2]), "application/json")
+    good = inference.output_fn(inference.predict_fn(request, served), "application/json")
+    bad = inference.output_fn(inference.predict_fn(inference.input_fn("{oops", "application/json"), served), "*/*")
+    assert (good.status, good.mimetype) == (200, "application/json")
+    assert len(json.loads(good.response)["predictions"]) == 2
+    assert bad.status == 400 and "not valid JSON" in json.loads(bad.response)["error"]

@@ -274,15 +274,29 @@ def predict_fn(input_data, model: Served):
 
 
 def _container_response(body: str, status: int):
-    """In SageMaker's container, a Flask response carries the status; elsewhere a :class:`Reply`."""
-    if os.environ.get("SAGEMAKER_PROGRAM"):
-        try:
-            # Only inside AWS's container, whose Flask Response carries an HTTP status.
-            from sagemaker_containers.beta.framework import worker  # pylint: disable=import-outside-toplevel,import-error
-        except ImportError:
-            return Reply(status, body)
+    """The answer in the form the running server expects, carrying the HTTP status.
+
+    Outside SageMaker (``make serve``, tests): a :class:`Reply`. In AWS's scikit-learn container
+    (gunicorn + sagemaker_containers): its Flask ``Response`` with the status. In the multi-model
+    server variant (sagemaker_inference): errors are raised as its toolkit error, which it answers
+    with that status. Otherwise ``(body, content type)``, which every toolkit accepts.
+    """
+    if not os.environ.get("SAGEMAKER_PROGRAM"):
+        return Reply(status, body)
+    try:
+        from sagemaker_containers.beta.framework import worker  # pylint: disable=import-outside-toplevel,import-error
+    except ImportError:
+        worker = None
+    if worker is not None:
         return worker.Response(response=body, status=status, mimetype=JSON)
-    return Reply(status, body)
+    if status != 200:
+        try:
+            from sagemaker_inference import errors  # pylint: disable=import-outside-toplevel,import-error
+        except ImportError:
+            errors = None
+        if errors is not None:
+            raise errors.BaseInferenceToolkitError(status, body, "Bad Request" if status == 400 else "Error")
+    return body, JSON
 
 
 def output_fn(prediction, accept: str):
@@ -298,4 +312,8 @@ def output_fn(prediction, accept: str):
 def handle(model: Served, body, content_type: str, accept: str = JSON) -> Reply:
     """One request through the four handlers, as the container runs them (used by ``make serve``)."""
     reply = output_fn(predict_fn(input_fn(body, content_type), model), accept)
-    return reply if isinstance(reply, Reply) else Reply(reply.status_code, reply.get_data(as_text=True))
+    if isinstance(reply, Reply):
+        return reply
+    if isinstance(reply, tuple):
+        return Reply(200, reply[0], reply[1])
+    return Reply(reply.status_code, reply.get_data(as_text=True))
