@@ -123,6 +123,26 @@ def _pipeline(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--current", help="production data to check instead of drift.current (path, glob, s3://)")
+    parser.add_argument("--threshold", type=float, help="per-column drift threshold instead of drift.threshold")
+    parser.add_argument("--no-html", action="store_true", help="skip the evidently HTML report")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 when drift is found (read `drifted` from reports/drift.json or $GITHUB_OUTPUT)")
+
+
+@command("drift", "compare production data with the champion's training data (exit 3: drift found)", _drift_args)
+def _drift(config: Config, args: argparse.Namespace) -> int:
+    from mlops.drift import EXIT_DRIFT, check, summary_line  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    if args.threshold is not None and args.threshold <= 0:
+        raise MlopsError(f"--threshold must be above 0, got {args.threshold}")
+    result = check(config, current_source=args.current, threshold=args.threshold, html=False if args.no_html else None)
+    print(summary_line(result.record))
+    print(f"Wrote {config.reports_dir / 'drift.json'} and drift.md" + (" and drift.html" if result.record["html_report"] else ""))
+    return EXIT_DRIFT if result.drifted and not args.exit_zero else 0
+
+
 def _datagen_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="rows to generate")
     parser.add_argument("--seed", type=int, default=0)
