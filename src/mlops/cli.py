@@ -139,7 +139,8 @@ def _drift(config: Config, args: argparse.Namespace) -> int:
         raise MlopsError(f"--threshold must be above 0, got {args.threshold}")
     result = check(config, current_source=args.current, threshold=args.threshold, html=False if args.no_html else None)
     print(summary_line(result.record))
-    print(f"Wrote {config.reports_dir / 'drift.json'} and drift.md" + (" and drift.html" if result.record["html_report"] else ""))
+    html = " and drift.html" if result.record["html_report"] else ""
+    print(f"Wrote {config.reports_dir / 'drift.json'} and drift.md{html}")
     return EXIT_DRIFT if result.drifted and not args.exit_zero else 0
 
 

@@ -43,12 +43,13 @@ from mlops.data import Dataset, Features, fingerprint_files, infer_features, loa
 from mlops.drift_stats import ColumnDrift, column_drift
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_write_json, atomic_write_text, read_json
-from mlops.metrics import compute, higher_is_better, predict
-from mlops.model import MODEL_FILE, load_model
 from mlops.registry import Registry
 from mlops.report import environment, fit_comment
 
 log = logging.getLogger(__name__)
+
+# The same as mlops.model.MODEL_FILE; importing mlops.model would pull in scikit-learn and skops (~2 s).
+MODEL_FILE = "model.skops"
 
 EXIT_NO_DRIFT = 0
 EXIT_DRIFT = 3
@@ -176,6 +177,10 @@ def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, cu
     """Prediction drift (champion's outputs on both sides) and performance drift (labelled current rows)."""
     if champion.model_dir is None or not (champion.model_dir / MODEL_FILE).is_file():
         return None, None
+    # pylint: disable-next=import-outside-toplevel  # scikit-learn and skops load only when a model is scored
+    from mlops.metrics import compute, higher_is_better, predict
+    from mlops.model import load_model  # pylint: disable=import-outside-toplevel  # same
+
     settings, seed = config.drift, config.split.seed
     pipeline = load_model(champion.model_dir / MODEL_FILE)
     ref_rows = _sample(reference, settings.model_sample_rows, seed)
@@ -250,55 +255,74 @@ def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, co
     }
 
 
+@dataclass
+class _Inputs:
+    """What a check compares: both sides, their origin, and the model's view of the columns."""
+
+    champion: Champion
+    sources: list[str]
+    reference: Dataset
+    current_source: str
+    current: Dataset
+    features: Features
+
+
+def _load_inputs(config: Config, workdir: Path, current_source: str | None) -> _Inputs:
+    champion = find_champion(config, workdir)
+    sources = reference_sources(config, champion)
+    reference = load_many(sources, label="reference (the champion's training data)")
+    current_source = current_source or config.drift.current
+    current = load(config.resolve(current_source), label="drift.current")
+    if champion.metadata:
+        meta = champion.metadata["features"]
+        features = Features(tuple(meta["numeric"]), tuple(meta["categorical"]))
+        recorded = champion.metadata.get("data", {}).get("fingerprint")
+        if recorded and recorded != reference.fingerprint:
+            log.warning("the reference files changed since %s was trained (sha256 differs)", champion.version)
+    else:
+        features = infer_features(config, reference.frame)
+    _check_columns(features, reference.frame, current.frame, current_source)
+    return _Inputs(champion, sources, reference, current_source, current, features)
+
+
+def _target_drift(config: Config, inputs: _Inputs, threshold: float) -> ColumnDrift | None:
+    target, settings = config.data.target, config.drift
+    reference, current = inputs.reference.frame, inputs.current.frame
+    if target not in reference.columns or target not in current.columns \
+            or current.get_column(target).null_count() == current.height:
+        return None
+    kind = "numeric" if config.task == "regression" else "categorical"
+    return column_drift(reference, current, {target: kind}, threshold=threshold,
+                        numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
+                        thresholds=settings.column_thresholds)[0]
+
+
 def check(config: Config, *, current_source: str | None = None, threshold: float | None = None,
           html: bool | None = None) -> DriftResult:
     """Run the drift check, write drift.json / drift.md / drift.html, return the result."""
     started = time.perf_counter()
     settings = config.drift
     threshold = settings.threshold if threshold is None else threshold
-    reports = config.reports_dir
     html = settings.report_html if html is None else html
     worker = HtmlReport(html)
-    job = None
+    job: dict | str | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-drift-") as workdir:
-            champion = find_champion(config, Path(workdir))
-            sources = reference_sources(config, champion)
-            reference = load_many(sources, label="reference (the champion's training data)")
-            current_source = current_source or settings.current
-            current = load(config.resolve(current_source), label="drift.current")
+            inputs = _load_inputs(config, Path(workdir), current_source)
             loaded = time.perf_counter()
-            if champion.metadata:
-                meta = champion.metadata["features"]
-                features = Features(tuple(meta["numeric"]), tuple(meta["categorical"]))
-                recorded = champion.metadata.get("data", {}).get("fingerprint")
-                if recorded and recorded != reference.fingerprint:
-                    log.warning("the reference files changed since %s was trained (sha256 differs)", champion.version)
-            else:
-                features = infer_features(config, reference.frame)
-            _check_columns(features, reference.frame, current.frame, current_source)
-            kinds = _column_kinds(features)
             columns = column_drift(
-                reference.frame, current.frame, kinds, threshold=threshold,
+                inputs.reference.frame, inputs.current.frame, _column_kinds(inputs.features), threshold=threshold,
                 numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
                 thresholds=settings.column_thresholds,
             )
-            target = config.data.target
-            target_drift = None
-            if target in reference.frame.columns and target in current.frame.columns \
-                    and current.frame.get_column(target).null_count() < current.frame.height:
-                target_kind = "numeric" if config.task == "regression" else "categorical"
-                target_drift = column_drift(
-                    reference.frame, current.frame, {target: target_kind}, threshold=threshold,
-                    numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
-                    thresholds=settings.column_thresholds,
-                )[0]
+            target_drift = _target_drift(config, inputs, threshold)
             computed = time.perf_counter()
             if worker.process is not None:
-                job = _html_job(config, reference.frame, current.frame,
+                job = _html_job(config, inputs.reference.frame, inputs.current.frame,
                                 columns + ([target_drift] if target_drift else []), Path(workdir),
-                                reports / "drift.html")
-            prediction, performance = model_checks(config, champion, reference.frame, current.frame, features)
+                                config.reports_dir / "drift.html")
+            prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
+                                                   inputs.current.frame, inputs.features)
             html_error = worker.finish(job)
             job = "done"
     finally:
@@ -309,18 +333,18 @@ def check(config: Config, *, current_source: str | None = None, threshold: float
     drifted_count = sum(c.drifted for c in columns)
     share = drifted_count / len(columns)
     dataset_drift = share >= settings.drift_share
+    relative = [os.path.relpath(s, config.root) if "://" not in s else s for s in inputs.sources]
     record = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "drifted": bool(dataset_drift or (performance or {}).get("drifted", False)),
         "reference": {
-            "origin": champion.origin, "model_version": champion.version,
-            "sources": [os.path.relpath(s, config.root) if "://" not in s else s for s in sources],
-            "rows": reference.rows, "fingerprint": reference.fingerprint,
+            "origin": inputs.champion.origin, "model_version": inputs.champion.version, "sources": relative,
+            "rows": inputs.reference.rows, "fingerprint": inputs.reference.fingerprint,
         },
         "current": {
-            "source": current_source,
-            "files": [os.path.relpath(f, config.root) if "://" not in f else f for f in current.files],
-            "rows": current.rows, "fingerprint": current.fingerprint,
+            "source": inputs.current_source,
+            "files": [os.path.relpath(f, config.root) if "://" not in f else f for f in inputs.current.files],
+            "rows": inputs.current.rows, "fingerprint": inputs.current.fingerprint,
         },
         "settings": {
             "numeric_method": settings.numeric_method, "categorical_method": settings.categorical_method,

@@ -12,7 +12,8 @@ evidently's own tests run on the full data:
 
 - ``wasserstein``: ``scipy.stats.wasserstein_distance(ref, cur) / max(std(ref), 0.001)`` (std with
   ddof=0); drifted when the value is at least the threshold.
-- ``jensenshannon``: ``scipy.spatial.distance.jensenshannon(p_ref, p_cur)`` (natural log) on the
+- ``jensenshannon``: ``scipy.spatial.distance.jensenshannon(p_ref, p_cur)`` (natural log; same formula,
+  re-implemented here to spare the scipy import) on the
   shares of each category, or, for a numeric column with more than 20 distinct reference values,
   on a Sturges histogram spanning both samples; drifted when at least the threshold.
 - ``psi``: ``sum((p_ref - p_cur) * ln(p_ref / p_cur))`` on the same bins, empty bins given a tiny
@@ -30,7 +31,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
-from scipy.spatial import distance
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,18 @@ def _fill_zeroes(shares: np.ndarray) -> np.ndarray:
     return shares
 
 
+def _jensenshannon(p_ref: np.ndarray, p_cur: np.ndarray) -> float:
+    """``scipy.spatial.distance.jensenshannon`` (natural log), without importing scipy (~1 s)."""
+    p_ref, p_cur = p_ref / p_ref.sum(), p_cur / p_cur.sum()
+    middle = (p_ref + p_cur) / 2.0
+
+    def relative_entropy(p: np.ndarray) -> float:
+        used = p > 0
+        return float(np.sum(p[used] * np.log(p[used] / middle[used])))
+
+    return math.sqrt(max(relative_entropy(p_ref) + relative_entropy(p_cur), 0.0) / 2.0)
+
+
 def _wasserstein_normed(values: np.ndarray, ref: np.ndarray, cur: np.ndarray) -> float:
     n_ref, n_cur = ref.sum(), cur.sum()
     cdf_gap = np.abs(np.cumsum(ref) / n_ref - np.cumsum(cur) / n_cur)
@@ -128,7 +140,7 @@ def _statistic(method: str, values: np.ndarray, ref: np.ndarray, cur: np.ndarray
         return _wasserstein_normed(values, ref, cur)
     p_ref, p_cur = _shares(values, ref.astype(float), cur.astype(float), kind, integer)
     if method == "jensenshannon":
-        return float(distance.jensenshannon(p_ref, p_cur))
+        return _jensenshannon(p_ref, p_cur)
     p_ref, p_cur = _fill_zeroes(p_ref), _fill_zeroes(p_cur)
     return float(np.sum((p_ref - p_cur) * np.log(p_ref / p_cur)))
 
