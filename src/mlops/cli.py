@@ -144,6 +144,36 @@ def _drift(config: Config, args: argparse.Namespace) -> int:
     return EXIT_DRIFT if result.drifted and not args.exit_zero else 0
 
 
+def _retrain_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--current", help="new data instead of drift.current (path, glob, s3://)")
+
+
+@command("retrain", "train on reference + new data, compare with the champion, write the data manifest", _retrain_args)
+def _retrain(config: Config, args: argparse.Namespace) -> int:
+    from mlops.retrain import run  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    record = run(config, current_source=args.current)
+    print(f"Retrained {record['version']} on {record['rows']} rows ({record['manifest']}): {record['headline']}")
+    print(f"Wrote {config.reports_dir / 'retrain'}/comparison.md and retrain.json")
+    return 0
+
+
+def _gate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", default="origin", help="git remote holding the retrain branch")
+    parser.add_argument("--force", action="store_true", help="ignore retrain.cooldown_hours")
+
+
+@command("retrain-gate", "may the retrain PR be updated now? (retrain.cooldown_hours; writes $GITHUB_OUTPUT)",
+         _gate_args)
+def _retrain_gate(config: Config, args: argparse.Namespace) -> int:
+    from mlops.retrain import gate, write_gate_outputs  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    state = gate(config, remote=args.remote, force=args.force)
+    write_gate_outputs(state)
+    print(("Proceed: " if state["proceed"] else "Skip: ") + state["reason"])
+    return 0
+
+
 def _datagen_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="rows to generate")
     parser.add_argument("--seed", type=int, default=0)
