@@ -97,3 +97,19 @@ def project(tmp_path, capsys, monkeypatch):
     proj.write_data(generate(800, seed=3))
     proj.write_contract()
     return proj
+
+
+@pytest.fixture
+def template_repo(tmp_path) -> Path:
+    """A fresh git repository made from this template's working tree, one commit on main."""
+    from act_support import make_template_repo  # pylint: disable=import-outside-toplevel  # act tests only
+
+    return make_template_repo(ROOT, tmp_path / "repo")
+
+
+@pytest.fixture
+def act_world(tmp_path):
+    """Folders shared by the act runs of one test (artifacts, cml recordings, caches)."""
+    from act_support import ActWorld  # pylint: disable=import-outside-toplevel  # act tests only
+
+    return ActWorld(tmp_path / "act-world")

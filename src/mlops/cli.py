@@ -44,7 +44,11 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 def _load_data(config: Config, args: argparse.Namespace):
     from mlops.data import load, load_training  # pylint: disable=import-outside-toplevel  # keep `--help` fast
 
-    return load(args.data, label="--data") if getattr(args, "data", None) else load_training(config)
+    cached = getattr(args, "loaded_dataset", None)
+    if cached is None:  # `pipeline` runs several stages on one namespace: read the data once
+        cached = load(args.data, label="--data") if getattr(args, "data", None) else load_training(config)
+        args.loaded_dataset = cached
+    return cached
 
 
 @command("validate", "check the data against the data contract (schema.yaml)", _data_argument)
@@ -96,7 +100,7 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
 @command("evaluate", "score the model on the held-out rows; write reports/metrics.json and plots", _evaluate_args)
 def _evaluate(config: Config, args: argparse.Namespace) -> int:
     from mlops.evaluate import evaluate  # pylint: disable=import-outside-toplevel  # keep `--help` fast
-    from mlops.train import resolve_model_dir  # pylint: disable=import-outside-toplevel  # same
+    from mlops.lineage import resolve_model_dir  # pylint: disable=import-outside-toplevel  # same
 
     record = evaluate(config, _load_data(config, args), resolve_model_dir(config, args.model))
     primary = record["primary_metric"]
@@ -108,7 +112,7 @@ def _evaluate(config: Config, args: argparse.Namespace) -> int:
 @command("report", "render reports/report.md and reports/report.html", _model_argument)
 def _report(config: Config, args: argparse.Namespace) -> int:
     from mlops.report import render  # pylint: disable=import-outside-toplevel  # keep `--help` fast
-    from mlops.train import resolve_model_dir  # pylint: disable=import-outside-toplevel  # same
+    from mlops.lineage import resolve_model_dir  # pylint: disable=import-outside-toplevel  # same
 
     markdown, html = render(config.reports_dir, resolve_model_dir(config, args.model))
     print(f"Wrote {markdown} and {html}")

@@ -20,7 +20,7 @@ from mlops.io import atomic_write_json
 from mlops.metrics import compute, predict
 from mlops.model import MODEL_FILE, load_model
 from mlops.plots import confusion, make_plots
-from mlops.train import read_metadata
+from mlops.lineage import read_metadata
 
 log = logging.getLogger(__name__)
 

