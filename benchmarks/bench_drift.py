@@ -236,7 +236,8 @@ def main() -> int:
         print(f"\n== evidently {args.rows:,} x {args.rows:,} rows, DataDriftPreset (default methods), full data ==")
         print(f"wall {theirs['wall']:.1f} s (Report.run {theirs['run_seconds']:.1f} s), "
               f"peak RSS {theirs['peak_mb']:.0f} MB")
-        print(f"speed-up (wall) x{theirs['wall'] / ours['wall']:.1f}; memory ratio x{theirs['peak_mb'] / ours['peak_mb']:.1f}")
+        print(f"speed-up (wall) x{theirs['wall'] / ours['wall']:.1f}; "
+              f"memory ratio x{theirs['peak_mb'] / ours['peak_mb']:.1f}")
         print(f"agreement: {agree['same']}/{agree['columns']} columns same decision; "
               f"max |value difference| {agree['max_abs_diff']:.2e}")
         for row in agree["rows"]:

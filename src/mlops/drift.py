@@ -321,8 +321,10 @@ def check(config: Config, *, current_source: str | None = None, threshold: float
                 job = _html_job(config, inputs.reference.frame, inputs.current.frame,
                                 columns + ([target_drift] if target_drift else []), Path(workdir),
                                 config.reports_dir / "drift.html")
+            sampled = time.perf_counter()
             prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
                                                    inputs.current.frame, inputs.features)
+            scored = time.perf_counter()
             html_error = worker.finish(job)
             job = "done"
     finally:
@@ -359,6 +361,8 @@ def check(config: Config, *, current_source: str | None = None, threshold: float
         "html_report": None if (not html or html_error) else "drift.html",
         "html_error": html_error,
         "seconds": {"load": round(loaded - started, 3), "statistics": round(computed - loaded, 3),
+                    "report_sample": round(sampled - computed, 3), "model": round(scored - sampled, 3),
+                    "html_wait": round(time.perf_counter() - scored, 3),
                     "total": round(time.perf_counter() - started, 3)},
     }
     result = DriftResult(record, columns)

@@ -7,9 +7,8 @@ last timestamp, and for S3 the object's ``VersionId`` and ETag when the bucket h
 plus the training window and totals. It is small text, so a retrain pull request shows exactly
 which data changed.
 
-Input (read): ``data.source`` naming a ``.json`` manifest. Output: a :class:`~mlops.data.Dataset`
-of exactly those files (S3 objects fetched at their recorded version), each checked against its
-sha256, so the training data cannot change silently under a merged config.
+Input (read): ``data.source`` naming a ``.json`` manifest. Output: the rows of exactly those
+files (S3 objects fetched at their recorded version), each checked against its sha256, so the training data cannot change silently under a merged config.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -101,13 +101,6 @@ def fetch_s3(uri: str, version_id: str | None, dest: Path) -> Path:
     return dest
 
 
-def read_frame(path: str | os.PathLike, label: str) -> pl.DataFrame:
-    """One CSV or Parquet file as polars (the same readers as mlops.data)."""
-    from mlops.data import _read_one  # pylint: disable=import-outside-toplevel,protected-access  # one reader for all stages
-
-    return _read_one(str(path), label)
-
-
 def time_range(frame: pl.DataFrame, column: str | None) -> tuple[str | None, str | None]:
     """First and last value of the time column, as ISO text."""
     if not column or column not in frame.columns or frame.height == 0:
@@ -140,10 +133,11 @@ def write_manifest(path: Path, files: list[DataFile], *, window: dict, rows: int
     return record
 
 
-def load_manifest(source: str, label: str = "data.source"):
-    """Every file the manifest lists, checked against its sha256, as one Dataset."""
-    from mlops.data import Dataset  # pylint: disable=import-outside-toplevel  # mlops.data imports this module lazily
+def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataFrame]):
+    """Every file the manifest lists, checked against its sha256: (frame, files, fingerprint).
 
+    ``reader(path, label)`` reads one CSV or Parquet file (mlops.data passes its own reader).
+    """
     path = Path(source)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -172,11 +166,11 @@ def load_manifest(source: str, label: str = "data.source"):
             with open(local, "rb") as handle:
                 while chunk := handle.read(1 << 22):
                     digest.update(chunk)
-            frames.append(read_frame(local, label))
+            frames.append(reader(str(local), label))
             files.append(uri)
     try:
         frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{label}: the files in {source} do not share columns/types: {exc}") from None
     log.info("loaded %s rows from %s files of the manifest %s", frame.height, len(files), source)
-    return Dataset(frame=frame, files=tuple(files), fingerprint=digest.hexdigest())
+    return frame, tuple(files), digest.hexdigest()

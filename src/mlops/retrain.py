@@ -39,11 +39,11 @@ import numpy as np
 import polars as pl
 
 from mlops.config import Config
-from mlops.data import Dataset
+from mlops.data import Dataset, load
 from mlops.drift import find_champion, reference_sources
 from mlops.errors import DataError, MlopsError
 from mlops.io import atomic_write_json, atomic_write_text, read_json
-from mlops.manifest import DataFile, fetch_s3, list_s3, read_frame, sha256_file, time_range, write_manifest
+from mlops.manifest import DataFile, fetch_s3, list_s3, sha256_file, time_range, write_manifest
 from mlops.report import environment, fit_comment
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def _manifest_entries(source: str) -> list[dict]:
             for entry in record.get("files", [])]
 
 
-def collect(sources: list[str], role: str, workdir: Path, time_column: str | None) -> list[tuple[DataFile, pl.DataFrame]]:
+def collect(sources: list[str], role: str, workdir: Path,
+            time_column: str | None) -> list[tuple[DataFile, pl.DataFrame]]:
     """Every file behind ``sources`` with its sha256, size, rows and time range, and its rows."""
     found = []
     for source in sources:
@@ -79,14 +80,15 @@ def collect(sources: list[str], role: str, workdir: Path, time_column: str | Non
         else:
             entries = [{"uri": path} for path in _expand_local(source)]
         if not entries:
-            raise DataError(f"{role} data: no CSV or Parquet files found at {source}; check drift.current in the config")
+            raise DataError(f"{role} data: no CSV or Parquet files found at {source}; "
+                            "check drift.current in the config")
         for entry in entries:
             uri = entry["uri"]
             if uri.startswith("s3://"):
                 local = fetch_s3(uri, entry.get("version_id"), workdir / f"{len(found):05d}{Path(uri).suffix}")
             else:
                 local = Path(uri)
-            frame = read_frame(local, f"{role} data")
+            frame = load(str(local), label=f"{role} data").frame
             first, last = time_range(frame, time_column)
             found.append((DataFile(uri=str(uri), role=role, sha256=sha256_file(local), bytes=local.stat().st_size,
                                    rows=frame.height, version_id=entry.get("version_id"), etag=entry.get("etag"),
@@ -248,7 +250,8 @@ def gate(config: Config, *, remote: str = "origin", force: bool = False, now: fl
     listing = _git(config.root, "ls-remote", "--heads", remote, f"refs/heads/{branch}")
     if listing.returncode != 0:
         raise MlopsError(f"cannot list branches of the git remote '{remote}': {listing.stderr.strip()}")
-    state = {"branch": branch, "base": settings.base_branch, "lease": "", "proceed": True}
+    state = {"branch": branch, "base": settings.base_branch, "lease": "", "proceed": True,
+             "manifest": os.path.relpath(config.resolve(settings.manifest), config.root)}
     if not listing.stdout.strip():
         return {**state, "reason": f"no {branch} branch yet: a retrain PR will be opened"}
     sha = listing.stdout.split()[0]
@@ -262,7 +265,8 @@ def gate(config: Config, *, remote: str = "origin", force: bool = False, now: fl
     if age_hours < settings.cooldown_hours and not force:
         return {**state, "proceed": False,
                 "reason": (f"{branch} was updated {age_hours:.1f} h ago, within retrain.cooldown_hours "
-                           f"({settings.cooldown_hours:g} h): not updating the retrain PR (dispatch with force to override)")}
+                           f"({settings.cooldown_hours:g} h): not updating the retrain PR "
+                           "(dispatch with force to override)")}
     return {**state, "reason": f"{branch} was last updated {age_hours:.1f} h ago: the retrain PR will be updated"}
 
 
@@ -271,7 +275,7 @@ def write_gate_outputs(state: dict) -> None:
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
-            for key in ("branch", "base", "lease"):
+            for key in ("branch", "base", "lease", "manifest"):
                 handle.write(f"{key}={state[key]}\n")
             handle.write(f"proceed={'true' if state['proceed'] else 'false'}\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
