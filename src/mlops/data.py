@@ -2,8 +2,9 @@
 
 Input: a data source from the config: a local path, a glob, or an ``s3://`` URI (a key or a
 prefix), of CSV or Parquet files, or a ``.json`` data manifest (:mod:`mlops.manifest`).
-Output: a polars DataFrame (validation works on it), converted to pandas for scikit-learn. The held-out split is a pure function of the config and the data, so
-every model compared is scored on the same rows.
+Output: a polars DataFrame (validation works on it), converted to pandas for scikit-learn. The
+held-out split is a pure function of the config and the data, so every model compared is scored
+on the same rows.
 """
 
 from __future__ import annotations
