@@ -109,8 +109,8 @@ def time_range(frame: pl.DataFrame, column: str | None) -> tuple[str | None, str
     return str(series.min()), str(series.max())
 
 
-def write_manifest(path: Path, files: list[DataFile], *, window: dict, rows: int, created_by: str) -> dict:
-    """Write the manifest atomically; local URIs become relative to the manifest's folder."""
+def build_manifest(path: Path, files: list[DataFile], *, window: dict, rows: int, created_by: str) -> dict:
+    """The manifest record; local URIs become relative to the manifest's folder."""
     base = path.resolve().parent
     record = {
         "format": FORMAT,
@@ -128,9 +128,13 @@ def write_manifest(path: Path, files: list[DataFile], *, window: dict, rows: int
             for f in files
         ],
     }
-    atomic_write_json(path, record)
-    log.info("wrote %s: %s files, %s rows", path, len(files), rows)
     return record
+
+
+def write_manifest(path: Path, record: dict) -> None:
+    """Write the manifest atomically."""
+    atomic_write_json(path, record)
+    log.info("wrote %s: %s files, %s rows", path, len(record["files"]), record["rows"])
 
 
 def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataFrame]):

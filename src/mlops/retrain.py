@@ -43,7 +43,7 @@ from mlops.data import Dataset, load
 from mlops.drift import find_champion, reference_sources
 from mlops.errors import DataError, MlopsError
 from mlops.io import atomic_write_json, atomic_write_text, read_json
-from mlops.manifest import DataFile, fetch_s3, list_s3, sha256_file, time_range, write_manifest
+from mlops.manifest import DataFile, build_manifest, fetch_s3, list_s3, sha256_file, time_range, write_manifest
 from mlops.report import environment, fit_comment
 
 log = logging.getLogger(__name__)
@@ -195,14 +195,12 @@ def run(config: Config, *, current_source: str | None = None) -> dict:  # pylint
         result = compare(new_config, dataset, champion.model_dir, challenger_dir, champion=champion,
                          validation=validation)
         render(result, out)
-    manifest = write_manifest(manifest_path, [d for d, _ in files], window=window, rows=frame.height,
+    manifest = build_manifest(manifest_path, [d for d, _ in files], window=window, rows=frame.height,
                               created_by=f"make retrain ({version})")
-    config_changed = update_data_source(config, manifest_rel)
     record = {
         "version": version,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "manifest": manifest_rel,
-        "config_changed": config_changed,
         "window": window,
         "rows": frame.height,
         "files": manifest["files"],
@@ -218,7 +216,11 @@ def run(config: Config, *, current_source: str | None = None) -> dict:  # pylint
     if record["held_out_reference_rows"]:
         log.warning("%s of %s held-out rows are from the reference period (split.method %s)",
                     record["held_out_reference_rows"], record["held_out_rows"], config.split.method)
+    # Reports first, then the manifest, then the config: a failure leaves no manifest unexplained.
     _write_reports(config, record, out)
+    write_manifest(manifest_path, manifest)
+    record["config_changed"] = update_data_source(config, manifest_rel)
+    atomic_write_json(out / "retrain.json", record)
     return record
 
 
