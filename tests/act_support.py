@@ -116,6 +116,10 @@ def run_workflow(  # pylint: disable=too-many-arguments,too-many-locals  # mirro
     for flag, values in (("--env", env), ("--secret", secrets), ("--var", variables), ("--input", inputs)):
         for key, value in (values or {}).items():
             cmd += [flag, f"{key}={value}"]
+    # Workflows run `make install`; point it at this test run's venv (its install stamp matches),
+    # so each job does not rebuild 700 MB of packages. The workflow's own checkout still runs its
+    # own code: the Makefile puts the checkout's src/ first on PYTHONPATH.
+    cmd += ["--env", f"VENV={Path(sys.executable).parent.parent}"]
     if job:
         cmd += ["-j", job]
     process_env = {
