@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -164,12 +164,13 @@ def _sample(frame: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
     return frame.sample(rows, seed=seed) if frame.height > rows else frame
 
 
-def _prediction_frame(pipeline, task: str, x) -> pl.DataFrame:
+def _prediction_frame(pred, task: str) -> pl.DataFrame:
+    """The champion's output: P(positive) for binary, the label for multiclass, the value for regression."""
     if task == "binary":
-        return pl.DataFrame({"prediction": pipeline.predict_proba(x)[:, 1]})
+        return pl.DataFrame({"prediction": pred.proba[:, 1]})
     if task == "multiclass":
-        return pl.DataFrame({"prediction": [str(v) for v in pipeline.predict(x)]})
-    return pl.DataFrame({"prediction": np.asarray(pipeline.predict(x), dtype=float)})
+        return pl.DataFrame({"prediction": [str(v) for v in pred.y_pred]})
+    return pl.DataFrame({"prediction": np.asarray(pred.y_pred, dtype=float)})
 
 
 def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, current: pl.DataFrame,
@@ -181,31 +182,39 @@ def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, cu
     from mlops.metrics import compute, higher_is_better, predict
     from mlops.model import load_model  # pylint: disable=import-outside-toplevel  # same
 
-    settings, seed = config.drift, config.split.seed
+    settings, seed, target = config.drift, config.split.seed, config.data.target
     pipeline = load_model(champion.model_dir / MODEL_FILE)
     ref_rows = _sample(reference, settings.model_sample_rows, seed)
     cur_rows = _sample(current, settings.model_sample_rows, seed)
-    x_ref, x_cur = to_pandas(ref_rows, features.all), to_pandas(cur_rows, features.all)
-    kind = "categorical" if config.task == "multiclass" else "numeric"
+    has_target = target in cur_rows.columns
+    labelled = cur_rows.get_column(target).is_not_null().to_numpy() if has_target else np.zeros(cur_rows.height, bool)
+    y_cur = cur_rows.get_column(target).to_numpy() if has_target else np.zeros(cur_rows.height)
+    ref_pred = predict(pipeline, to_pandas(ref_rows, features.all), np.zeros(ref_rows.height), config.task)
+    cur_pred = predict(pipeline, to_pandas(cur_rows, features.all), y_cur, config.task)
     prediction = column_drift(
-        _prediction_frame(pipeline, config.task, x_ref), _prediction_frame(pipeline, config.task, x_cur),
-        {"prediction": kind}, threshold=settings.threshold, numeric_method=settings.numeric_method,
+        _prediction_frame(ref_pred, config.task), _prediction_frame(cur_pred, config.task),
+        {"prediction": "categorical" if config.task == "multiclass" else "numeric"},
+        threshold=settings.threshold, numeric_method=settings.numeric_method,
         categorical_method=settings.categorical_method,
     )[0]
-    target = config.data.target
-    if target not in cur_rows.columns or cur_rows.get_column(target).null_count() == cur_rows.height:
+    if not labelled.any():
         return prediction, None
-    labelled = cur_rows.filter(pl.col(target).is_not_null())
-    metric = config.primary_metric
-    scores = compute(config.task, predict(pipeline, to_pandas(labelled, features.all),
-                                          labelled.get_column(target).to_pandas(), config.task))
+    scores = compute(config.task, replace(
+        cur_pred, y_true=cur_pred.y_true[labelled], y_pred=cur_pred.y_pred[labelled],
+        proba=None if cur_pred.proba is None else cur_pred.proba[labelled]))
+    return prediction, _performance(config, champion, scores, int(labelled.sum()), higher_is_better)
+
+
+def _performance(config: Config, champion: Champion, scores: dict, rows: int, higher_is_better) -> dict:
+    """The champion's primary metric on labelled current rows against its held-out metric."""
+    metric, max_drop = config.primary_metric, config.drift.max_metric_drop
     holdout = (champion.metrics or {}).get("metrics", {}).get(metric)
-    performance = {"metric": metric, "current": scores[metric], "holdout": holdout, "rows": labelled.height,
-                   "max_drop": settings.max_metric_drop, "drop": None, "drifted": False}
+    performance = {"metric": metric, "current": scores[metric], "holdout": holdout, "rows": rows,
+                   "max_drop": max_drop, "drop": None, "drifted": False}
     if holdout is not None and np.isfinite(scores[metric]):
         drop = holdout - scores[metric] if higher_is_better(metric) else scores[metric] - holdout
-        performance.update(drop=drop, drifted=bool(drop > settings.max_metric_drop))
-    return prediction, performance
+        performance.update(drop=drop, drifted=bool(drop > max_drop))
+    return performance
 
 
 class HtmlReport:

@@ -8,7 +8,8 @@ plus the training window and totals. It is small text, so a retrain pull request
 which data changed.
 
 Input (read): ``data.source`` naming a ``.json`` manifest. Output: the rows of exactly those
-files (S3 objects fetched at their recorded version), each checked against its sha256, so the training data cannot change silently under a merged config.
+files (S3 objects fetched at their recorded version), each checked against its sha256, so the
+training data cannot change silently under a merged config.
 """
 
 from __future__ import annotations
