@@ -67,7 +67,9 @@ def test_s3_manifest_pins_object_versions(monkeypatch, tmp_path):
         s3.put_bucket_versioning(Bucket="batches", VersioningConfiguration={"Status": "Enabled"})
         s3.put_object(Bucket="batches", Key="prod/2024-07.csv", Body=CSV_V1.encode())
         s3.put_object(Bucket="batches", Key="prod/notes.txt", Body=b"ignored")
-        (listed,) = list_s3("s3://batches/prod/")
+        found = list_s3("s3://batches/prod/")
+        assert len(found) == 1
+        listed = found[0]
         assert listed["uri"] == "s3://batches/prod/2024-07.csv" and listed["version_id"]
         entry = DataFile(uri=listed["uri"], role="current", sha256=hashlib.sha256(CSV_V1.encode()).hexdigest(),
                          bytes=len(CSV_V1), rows=2, version_id=listed["version_id"], etag=listed["etag"])
