@@ -144,3 +144,21 @@ def test_gate_needs_a_reachable_remote(project):
     _git(project.root, "init", "-q", "-b", "main")
     with pytest.raises(MlopsError, match="git remote 'origin'"):
         gate(load_config(project.config_path))
+
+
+def test_max_age_days_drops_old_rows_and_records_the_window(project):
+    """retrain.max_age_days keeps only rows newer than the cutoff and writes the cutoff into the manifest."""
+    config = yaml.safe_load(project.config_path.read_text())
+    config["retrain"] = {"max_age_days": 60}
+    project.write_config(config)
+    _promote_latest(project)
+    project.write_data(generate(500, seed=93, start="2024-07-01", days=31), "data/production/d.csv")
+    code, _, err = project.run("retrain")
+    assert code == 0, err
+    manifest = json.loads((project.root / "data/manifest.json").read_text())
+    assert manifest["window"]["max_age_days"] == 60 and manifest["window"]["from"].startswith("2024-06-")
+    assert 500 < manifest["rows"] < 1300
+    # The merged config loads the same windowed rows, not every row of the pinned files.
+    assert project.run("validate")[0] == 0
+    validation = json.loads((project.root / "reports/validation.json").read_text())
+    assert validation["rows"] == manifest["rows"]

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -177,5 +178,10 @@ def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataF
         frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{label}: the files in {source} do not share columns/types: {exc}") from None
+    window = record.get("window") or {}
+    column = window.get("time_column")
+    if window.get("max_age_days") and window.get("from") and column in frame.columns:
+        # The same rows the retrain trained on: the window's cutoff applies on every load.
+        frame = frame.filter(pl.col(column) >= datetime.fromisoformat(window["from"]))
     log.info("loaded %s rows from %s files of the manifest %s", frame.height, len(files), source)
     return frame, tuple(files), digest.hexdigest()
