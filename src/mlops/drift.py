@@ -223,8 +223,11 @@ class HtmlReport:
     def __init__(self, enabled: bool):
         self.process = None
         if enabled:
+            # The worker imports this same mlops package, whatever the venv's install points at.
+            package_root = str(Path(__file__).resolve().parents[1])
+            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with  # lives across the check
-                [sys.executable, "-m", "mlops.drift_html"],
+                [sys.executable, "-m", "mlops.drift_html"], env={**os.environ, "PYTHONPATH": path},
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
 
