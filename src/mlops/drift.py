@@ -109,6 +109,10 @@ def find_champion(config: Config, workdir: Path) -> Champion:
 def reference_sources(config: Config, champion: Champion) -> list[str]:
     """The files the champion was trained on (its lineage record), or ``data.source``."""
     if champion.metadata:
+        source = champion.metadata.get("data", {}).get("source") or ""
+        if source.endswith(".json") and os.path.isfile(config.resolve(source)):
+            # Trained from a data manifest: the same pinned files, versions and time window.
+            return [config.resolve(source)]
         files = [config.resolve(f) for f in champion.metadata.get("data", {}).get("files", [])]
         if files and all("://" in f or os.path.exists(f) for f in files):
             return files
