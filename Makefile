@@ -20,7 +20,7 @@ UV ?= $(shell command -v uv 2>/dev/null)
 ENV ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test validate schema train evaluate report pipeline clean lock
+.PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ report: $(STAMP) ## render reports/report.md and reports/report.html
 
 pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 	$(MLOPS) pipeline
+
+doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
+	$(MLOPS) doctor
 
 # Drift checks and retrain pull requests (README: "Drift checks and retrain pull requests").
 # Values reach the CLI through the environment ("$$CURRENT"), never pasted into the shell text.

