@@ -27,7 +27,7 @@ help: ## show the targets
 
 # Packages are byte-compiled at install (--compile-bytecode): every later `python -m mlops` starts
 # seconds faster, even where PYTHONDONTWRITEBYTECODE is set.
-$(STAMP): $(DEPS)
+$(STAMP): | $(DEPS)  # order-only: the hash in the name decides, not mtimes (fresh checkouts, shared VENV)
 	@echo "Installing into $(VENV) (uv when available, else pip)"
 	@uv="$(UV)"; \
 	if [ -z "$$uv" ]; then \
@@ -87,6 +87,12 @@ retrain: $(STAMP) ## train on reference + new data, compare with the champion, w
 
 retrain-gate: $(STAMP) ## may the retrain PR be updated now? (retrain.cooldown_hours; FORCE=1 ignores it)
 	$(MLOPS) retrain-gate $(if $(filter true 1,$(FORCE)),--force)
+
+# --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
+.PHONY: compare
+
+compare: $(STAMP) ## compare models/LATEST with the champion on the same held-out rows; fail on a gate
+	$(MLOPS) compare
 
 lock: ## recompile requirements*.txt from requirements*.in (needs uv)
 	uv pip compile requirements.in -o requirements.txt -q --no-header --annotation-style line

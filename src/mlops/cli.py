@@ -175,6 +175,24 @@ def _retrain_gate(config: Config, args: argparse.Namespace) -> int:
     state = gate(config, remote=args.remote, force=args.force)
     write_gate_outputs(state)
     print(("Proceed: " if state["proceed"] else "Skip: ") + state["reason"])
+
+def _compare_args(parser: argparse.ArgumentParser) -> None:
+    _data_argument(parser)
+    _model_argument(parser)
+    parser.add_argument("--champion", choices=("auto", "registry", "base", "none"),
+                        default=os.environ.get("MLOPS_CHAMPION", "auto"),
+                        help="where the champion comes from (default $MLOPS_CHAMPION or auto: registry, "
+                             "then the base branch, then none)")
+    parser.add_argument("--base-ref", help="base branch or commit for the champion (default $MLOPS_BASE_REF, "
+                                           "$GITHUB_BASE_REF, main)")
+
+
+@command("compare", "compare the model with the champion on the same held-out rows; fail when a gate fails",
+         _compare_args)
+def _compare(config: Config, args: argparse.Namespace) -> int:
+    from mlops.compare import run  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    run(config, model=args.model, data=args.data, champion_mode=args.champion, base_ref=args.base_ref)
     return 0
 
 

@@ -88,9 +88,10 @@ class MetricsConfig(_Section):
 class GatesConfig(_Section):
     """Pass/fail rules for a challenger; the PR status check follows them."""
 
-    min_primary: float | None = None
-    max_drop: float = Field(0.01, ge=0.0)
-    require_validation: bool = True
+    min_primary: float | None = None  # the challenger's primary metric must reach this (<= for rmse-like)
+    max_drop: float = Field(0.01, ge=0.0)  # fail when worse than the champion by more, and the CI excludes 0
+    require_validation: bool = True  # the data must meet the contract (schema.yaml)
+    fail_on_slice_regression: bool = False  # a flagged slice fails the check, not only a warning
 
 
 class CompareConfig(_Section):

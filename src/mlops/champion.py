@@ -1,0 +1,207 @@
+"""Find the champion: the model a pull request's model (the challenger) is compared against.
+
+Input: the config, optionally a base git ref or SHA (``--base-ref``, ``$MLOPS_BASE_REF``,
+``$GITHUB_BASE_REF``, else ``main``). Output: a :class:`Champion` naming a local model folder
+(``model.skops`` + ``metadata.json``) or saying plainly that there is no baseline.
+
+Resolution order, first match wins:
+
+a. ``registry``: the version the model registry's ``prod`` pointer names
+   (``Registry.from_config(config).pointer("prod")``), when the registry is reachable: a local
+   folder that exists, or an ``s3://`` URI with AWS credentials in the job.
+b. ``base``: the base branch's model, trained from the base commit in a ``git worktree`` with the
+   base commit's own code (``PYTHONPATH=<worktree>/src``), config and data. Cached in
+   ``.cache/champion/<base sha>/`` (or ``$MLOPS_CHAMPION_CACHE``) so a workflow can save and
+   restore it with actions/cache keyed on the base SHA. Fork PRs without secrets still get a real
+   comparison this way. The model file is loaded later with the committed trusted-types list.
+c. ``none``: no baseline yet (first PR, or the base commit has no pipeline): the report shows
+   the challenger alone and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.config import Config
+from mlops.errors import MlopsError
+from mlops.io import atomic_dir
+from mlops.registry import Registry
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "registry", "base", "none")
+TRAIN_TIMEOUT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Champion:
+    """Where the champion came from; ``model_dir`` is None when there is no baseline."""
+
+    source: str  # "registry", "base" or "none"
+    model_dir: Path | None
+    description: str  # one sentence for the report
+    base_sha: str | None = None
+    cached: bool = False
+
+
+def cache_root(config: Config) -> Path:
+    """Folder of cached champion models (``.cache/champion`` beside the config)."""
+    return Path(config.resolve(os.environ.get("MLOPS_CHAMPION_CACHE", ".cache/champion")))
+
+
+def _git(root: str | Path, *args: str, check: bool = True) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MlopsError(f"git {' '.join(args)} failed in {root}: {getattr(exc, 'stderr', '') or exc}") from None
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def has_cloud_credentials() -> bool:
+    """True when boto3 finds AWS credentials (environment, profile, or role)."""
+    try:
+        import boto3  # pylint: disable=import-outside-toplevel  # only S3 registries pay for boto3
+
+        return boto3.Session().get_credentials() is not None
+    except Exception:  # pylint: disable=broad-exception-caught  # any failure means "no usable credentials"
+        return False
+
+
+def from_registry(config: Config) -> tuple[Champion | None, str]:
+    """(a) The registry's prod model, downloaded to the cache; (None, why not) when unavailable."""
+    uri = config.registry.uri
+    if uri.startswith("s3://") and not has_cloud_credentials():
+        return None, f"registry {uri} not readable: no AWS credentials in this job (fork PRs have none)"
+    if not uri.startswith("s3://") and not Path(config.resolve(uri)).is_dir():
+        return None, f"registry folder {uri} does not exist"
+    return _fetch_prod(config, uri)
+
+
+def _fetch_prod(config: Config, uri: str) -> tuple[Champion | None, str]:
+    try:
+        registry = Registry.from_config(config)
+        pointer = registry.pointer("prod")
+        if not pointer or not pointer.get("current"):
+            return None, f"registry {uri} has no prod model yet"
+        version = pointer["current"]
+        dest = cache_root(config) / "registry" / version
+        if (dest / "metadata.json").is_file():
+            return Champion("registry", dest, f"the prod model `{version}` from the registry", cached=True), ""
+        with atomic_dir(dest) as temp:
+            registry.fetch(version, temp)
+    except MlopsError as exc:
+        return None, f"registry {uri} could not be read: {exc}"
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore errors: fall back to (b)
+        return None, f"registry {uri} could not be read: {type(exc).__name__}: {exc}"
+    return Champion("registry", dest, f"the prod model `{version}` from the registry"), ""
+
+
+def base_sha(config: Config, base_ref: str | None = None) -> str | None:
+    """The base commit's SHA, from ``base_ref`` or the environment; None when it cannot be found."""
+    candidates = [base_ref, os.environ.get("MLOPS_BASE_REF")]
+    if os.environ.get("GITHUB_BASE_REF"):
+        candidates += [f"origin/{os.environ['GITHUB_BASE_REF']}", os.environ["GITHUB_BASE_REF"]]
+    candidates += ["origin/main", "main"] if not any(candidates) else []
+    for ref in filter(None, candidates):
+        sha = _git(config.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if sha:
+            return sha
+    return None
+
+
+def _repo_top(config: Config) -> Path | None:
+    top = _git(config.root, "rev-parse", "--show-toplevel", check=False)
+    return Path(top) if top else None
+
+
+def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
+    """Train the base commit's model into ``dest``; return '' or why it could not be trained."""
+    config_rel = Path(config.path).resolve().relative_to(top.resolve())
+    with tempfile.TemporaryDirectory(prefix="mlops-champion-") as temp:
+        tree = Path(temp) / "tree"
+        _git(top, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+        try:
+            if not (tree / config_rel).is_file():
+                return f"the base commit {sha[:12]} has no {config_rel}: no baseline yet"
+            if not (tree / "src" / "mlops").is_dir():
+                return f"the base commit {sha[:12]} has no src/mlops package: no baseline yet"
+            env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_CONFIG", "GITHUB_STEP_SUMMARY")}
+            env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), env.get("PYTHONPATH")])),
+                       MLOPS_MODELS_DIR=str(Path(temp) / "models"), MLOPS_REPORTS_DIR=str(Path(temp) / "reports"),
+                       MLOPS_GIT_SHA=sha, GITHUB_ACTIONS="false")
+            log.info("training the base commit %s's model in %s", sha[:12], tree)
+            run = subprocess.run(
+                [sys.executable, "-m", "mlops", "--config", str(tree / config_rel), "-q", "train"],
+                cwd=(tree / config_rel).parent, env=env, capture_output=True, text=True,
+                timeout=TRAIN_TIMEOUT_SECONDS, check=False,
+            )
+            if run.returncode != 0:
+                last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
+                return f"the base commit {sha[:12]}'s model could not be trained: {last}"
+            version = (Path(temp) / "models" / "LATEST").read_text(encoding="utf-8").strip()
+            with atomic_dir(dest) as target:
+                for item in (Path(temp) / "models" / version).iterdir():
+                    shutil.move(item, target / item.name)
+        finally:
+            _git(top, "worktree", "remove", "--force", str(tree), check=False)
+            _git(top, "worktree", "prune", check=False)
+    return ""
+
+
+def from_base(config: Config, sha: str) -> Champion:
+    """(b) The base commit's model, from the cache or trained now; (c) when it has no pipeline."""
+    dest = cache_root(config) / sha
+    if (dest / "metadata.json").is_file() and (dest / "model.skops").is_file():
+        log.info("reusing the cached base model %s", dest)
+        return Champion("base", dest, f"the base branch's model, trained from {sha[:12]} (cached)", sha, True)
+    top = _repo_top(config)
+    if top is None:
+        return Champion("none", None, f"{config.root} is not a git repository, so there is no base branch", sha)
+    why = _train_at(config, top, sha, dest)
+    if why:
+        return Champion("none", None, why, sha)
+    return Champion("base", dest, f"the base branch's model, trained from {sha[:12]}", sha)
+
+
+def resolve(config: Config, mode: str = "auto", base_ref: str | None = None) -> Champion:
+    """The champion by the resolution order (registry, base branch, none), or the one ``mode`` forces."""
+    if mode not in MODES:
+        raise MlopsError(f"--champion {mode!r} is not one of {', '.join(MODES)}")
+    reasons = []
+    if mode in ("auto", "registry"):
+        champion, why = from_registry(config)
+        if champion:
+            log.info("champion: %s", champion.description)
+            return champion
+        reasons.append(why)
+        if mode == "registry":
+            raise MlopsError(f"--champion registry: {why}")
+    if mode in ("auto", "base"):
+        sha = base_sha(config, base_ref)
+        if sha:
+            champion = from_base(config, sha)
+            log.info("champion: %s", champion.description)
+            return champion
+        reasons.append("no base commit found (set --base-ref or MLOPS_BASE_REF)")
+    return Champion("none", None, "; ".join(reasons) or "no champion requested (--champion none)")
+
+
+def git_file(config: Config, sha: str, path: Path) -> str | None:
+    """A file's text at commit ``sha`` (``path`` is a local path inside the repository), or None."""
+    top = _repo_top(config)
+    if top is None:
+        return None
+    try:
+        rel = path.resolve().relative_to(top.resolve())
+    except ValueError:
+        return None
+    run = subprocess.run(["git", "show", f"{sha}:{rel.as_posix()}"], cwd=top, capture_output=True, text=True,
+                         timeout=60, check=False)
+    return run.stdout if run.returncode == 0 else None
