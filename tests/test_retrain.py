@@ -15,10 +15,6 @@ from mlops.errors import MlopsError
 from mlops.registry import Registry
 from mlops.retrain import gate, update_data_source
 
-# TEMPORARY until the PR comparison (issue 3) is on main: retrain compares through it.
-needs_compare = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("mlops.compare") is None, reason="needs mlops.compare (issue 3)")
-
 
 def _promote_latest(project) -> str:
     """Train and point the registry's prod at the model, as a deploy would."""
@@ -31,7 +27,6 @@ def _promote_latest(project) -> str:
     return folder.name
 
 
-@needs_compare
 def test_retrain_pins_the_new_training_set_and_compares_on_new_rows(project):
     """Reference + new batch -> manifest (sha256, rows, window), data.source, challenger, comparison."""
     champion = _promote_latest(project)
@@ -68,7 +63,6 @@ def test_retrain_pins_the_new_training_set_and_compares_on_new_rows(project):
     assert code == 1 and "changed since the manifest" in err
 
 
-@needs_compare
 def test_contract_violation_stops_before_training(project):
     """A new batch that breaks schema.yaml stops the retrain with the report; nothing is written."""
     _promote_latest(project)
@@ -86,7 +80,6 @@ def test_contract_violation_stops_before_training(project):
     assert not validation["passed"] and validation["source"] == "data/manifest.json"
 
 
-@needs_compare
 def test_current_only_window_and_already_trained_batch(project):
     """current_only trains on the new batch alone; a batch the champion already saw is not 'new'."""
     config = yaml.safe_load(project.config_path.read_text())
@@ -153,7 +146,6 @@ def test_gate_needs_a_reachable_remote(project):
         gate(load_config(project.config_path))
 
 
-@needs_compare
 def test_max_age_days_drops_old_rows_and_records_the_window(project):
     """retrain.max_age_days keeps only rows newer than the cutoff and writes the cutoff into the manifest."""
     config = yaml.safe_load(project.config_path.read_text())

@@ -8,12 +8,9 @@ import pytest
 import yaml
 
 from act_support import git, run_workflow
-from conftest import ROOT
 from mlops.datagen import generate
 
-# TEMPORARY until the PR comparison and ./actions/setup (issue 3) are on main.
-pytestmark = [pytest.mark.workflow, pytest.mark.skipif(
-    not (ROOT / "actions" / "setup" / "action.yml").exists(), reason="needs ./actions/setup and mlops.compare")]
+pytestmark = pytest.mark.workflow
 
 WORKFLOW = ".github/workflows/drift.yml"
 DRIFT_JOB = "Check production data for drift"
