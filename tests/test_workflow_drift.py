@@ -44,12 +44,8 @@ def fixture_repo(template_repo, tmp_path):
 
 
 def _run(repo, act_world):
-    # HOME of its own: the actions/cache stand-in would otherwise copy the host's whole uv cache
-    # (act's own running binary included) out after one job and back in before the next.
-    home = act_world.root / "home"
-    home.mkdir(parents=True, exist_ok=True)
     return run_workflow(repo, WORKFLOW, event="schedule", payload={"schedule": "17 6 * * *"},
-                        env={"GITHUB_REPOSITORY": "acme/loans", "HOME": str(home)}, world=act_world)
+                        env={"GITHUB_REPOSITORY": "acme/loans"}, world=act_world)
 
 
 def test_drift_opens_one_pr_then_updates_it_and_clean_data_does_nothing(repo, act_world, tmp_path):
