@@ -175,6 +175,8 @@ def _retrain_gate(config: Config, args: argparse.Namespace) -> int:
     state = gate(config, remote=args.remote, force=args.force)
     write_gate_outputs(state)
     print(("Proceed: " if state["proceed"] else "Skip: ") + state["reason"])
+    return 0
+
 
 def _compare_args(parser: argparse.ArgumentParser) -> None:
     _data_argument(parser)
