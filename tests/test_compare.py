@@ -270,6 +270,8 @@ def test_make_compare_without_champion_gate_failure_and_step_summary(project, mo
     assert out.startswith("✅ Pass: no champion to compare with yet")
     report = json.loads((project.root / "reports" / "compare.json").read_text())
     assert report["champion"] is None and report["verdict"] == "pass"
+    alone = (project.root / "reports" / "compare.md").read_text()
+    assert "No baseline yet" in alone and '"plotColorPalette": "#0969da"' in alone  # one blue line per chart
     raw = copy.deepcopy(BASE_CONFIG)
     raw["gates"] = {"min_primary": 0.99}
     project.write_config(raw)

@@ -102,3 +102,13 @@ def test_comment_workflow_rejects_a_pr_number_that_is_not_digits(template_repo, 
     assert result.returncode != 0
     assert "must hold a PR number (digits only)" in result.output
     assert not [c for c in result.cml_calls if c["argv"][:1] == ["comment"]]
+
+
+def test_comment_workflow_posts_nothing_when_the_pr_run_stopped_before_compare(template_repo, act_world):
+    """A pr run that failed before `make compare` (only the PR number in the artifact) posts no comment."""
+    store = act_world.artifacts / "pr-report"
+    store.mkdir(parents=True)
+    (store / "pr-number.txt").write_text("7\n")
+    result = _run_comment(template_repo, act_world, "failure")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "produced no comparison report" in result.output and not result.cml_calls

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import yaml
+from threadpoolctl import threadpool_limits
 
 from mlops.bootstrap import paired_bootstrap
 from mlops.champion import Champion, git_file, resolve
@@ -226,9 +227,12 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
     """Score both models on the same held-out rows; return the JSON-able result with gates and verdict."""
     started = time.perf_counter()
     frame = dataset.frame.filter(pl.Series(holdout_mask(config, dataset.frame)))
-    chall = _side(config, frame, challenger_dir, "challenger")
-    champ = _side(config, frame, champion_dir, "champion") if champion_dir is not None else None
-    measure_latency([side for side in (champ, chall) if side])
+    # One thread: on a shared 2-core runner OpenMP threads of tree ensembles fight over cores
+    # (10x slower under load), and single-request serving latency is what the report shows.
+    with threadpool_limits(1):
+        chall = _side(config, frame, challenger_dir, "challenger")
+        champ = _side(config, frame, champion_dir, "champion") if champion_dir is not None else None
+        measure_latency([side for side in (champ, chall) if side])
     settings = config.compare
     cis = paired_bootstrap(config.task, champ["pred"], chall["pred"], resamples=settings.bootstrap_resamples,
                            confidence=settings.confidence, seed=seed) if champ else {}
