@@ -117,7 +117,7 @@ def _git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
 
 
-def test_gate_cooldown_lease_and_force(project, tmp_path):
+def test_gate_cooldown_lease_and_force(project, tmp_path, monkeypatch):
     """No branch: proceed with an empty lease; a fresh branch: skip unless forced or the cooldown passed."""
     remote = tmp_path / "remote.git"
     _git(tmp_path, "init", "-q", "--bare", str(remote))
@@ -137,6 +137,15 @@ def test_gate_cooldown_lease_and_force(project, tmp_path):
     assert gate(config, force=True)["proceed"]
     commit_time = int(_git(project.root, "log", "-1", "--format=%ct").strip())
     assert gate(config, now=commit_time + 25 * 3600)["proceed"]
+
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, _ = project.run("retrain-gate")
+    assert code == 0 and out.startswith("Skip:")
+    assert output.read_text().splitlines() == [
+        "branch=retrain/drift", "base=main", f"lease={sha}", "manifest=data/manifest.json", "proceed=false"]
+    assert "Retrain skipped" in summary.read_text()
 
 
 def test_gate_needs_a_reachable_remote(project):
