@@ -75,6 +75,19 @@ pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
 	$(MLOPS) doctor
 
+# Drift checks and retrain pull requests (README: "Drift checks and retrain pull requests").
+# Values reach the CLI through the environment ("$$CURRENT"), never pasted into the shell text.
+.PHONY: drift retrain retrain-gate
+
+drift: $(STAMP) ## production data vs the champion's training data (THRESHOLD=, CURRENT=, EXIT_ZERO=1)
+	$(MLOPS) drift $(if $(THRESHOLD),--threshold "$$THRESHOLD") $(if $(CURRENT),--current "$$CURRENT") $(if $(EXIT_ZERO),--exit-zero)
+
+retrain: $(STAMP) ## train on reference + new data, compare with the champion, write data/manifest.json
+	$(MLOPS) retrain $(if $(CURRENT),--current "$$CURRENT")
+
+retrain-gate: $(STAMP) ## may the retrain PR be updated now? (retrain.cooldown_hours; FORCE=1 ignores it)
+	$(MLOPS) retrain-gate $(if $(filter true 1,$(FORCE)),--force)
+
 # --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
 .PHONY: compare
 

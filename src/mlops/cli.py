@@ -127,6 +127,57 @@ def _pipeline(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--current", help="production data to check instead of drift.current (path, glob, s3://)")
+    parser.add_argument("--threshold", type=float, help="per-column drift threshold instead of drift.threshold")
+    parser.add_argument("--no-html", action="store_true", help="skip the evidently HTML report")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 when drift is found (read `drifted` from reports/drift.json or $GITHUB_OUTPUT)")
+
+
+@command("drift", "compare production data with the champion's training data (exit 3: drift found)", _drift_args)
+def _drift(config: Config, args: argparse.Namespace) -> int:
+    from mlops.drift import EXIT_DRIFT, check, summary_line  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    if args.threshold is not None and args.threshold <= 0:
+        raise MlopsError(f"--threshold must be above 0, got {args.threshold}")
+    result = check(config, current_source=args.current, threshold=args.threshold, html=False if args.no_html else None)
+    print(summary_line(result.record))
+    html = " and drift.html" if result.record["html_report"] else ""
+    print(f"Wrote {config.reports_dir / 'drift.json'} and drift.md{html}")
+    return EXIT_DRIFT if result.drifted and not args.exit_zero else 0
+
+
+def _retrain_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--current", help="new data instead of drift.current (path, glob, s3://)")
+
+
+@command("retrain", "train on reference + new data, compare with the champion, write the data manifest", _retrain_args)
+def _retrain(config: Config, args: argparse.Namespace) -> int:
+    from mlops.retrain import run  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    record = run(config, current_source=args.current)
+    print(f"Retrained {record['version']} on {record['rows']} rows ({record['manifest']}): {record['headline']}")
+    print(f"Wrote {config.reports_dir / 'retrain'}/comparison.md and retrain.json")
+    return 0
+
+
+def _gate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", default="origin", help="git remote holding the retrain branch")
+    parser.add_argument("--force", action="store_true", help="ignore retrain.cooldown_hours")
+
+
+@command("retrain-gate", "may the retrain PR be updated now? (retrain.cooldown_hours; writes $GITHUB_OUTPUT)",
+         _gate_args)
+def _retrain_gate(config: Config, args: argparse.Namespace) -> int:
+    from mlops.retrain import gate, write_gate_outputs  # pylint: disable=import-outside-toplevel  # keep `--help` fast
+
+    state = gate(config, remote=args.remote, force=args.force)
+    write_gate_outputs(state)
+    print(("Proceed: " if state["proceed"] else "Skip: ") + state["reason"])
+    return 0
+
+
 def _compare_args(parser: argparse.ArgumentParser) -> None:
     _data_argument(parser)
     _model_argument(parser)

@@ -106,22 +106,29 @@ class CompareConfig(_Section):
 
 
 class DriftConfig(_Section):
-    """Production-data drift checks."""
+    """Production-data drift checks (``make drift``); defaults are evidently's above 1,000 rows."""
 
-    current: str = "data/production/*.csv"
-    numeric_method: Literal["wasserstein", "ks", "psi"] = "wasserstein"
-    categorical_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
+    current: str = Field("data/production/*.csv", description="Production batch(es): path, glob or s3:// prefix.")
+    numeric_method: Literal["wasserstein", "jensenshannon", "psi"] = "wasserstein"
+    categorical_method: Literal["jensenshannon", "psi"] = "jensenshannon"
     threshold: float = Field(0.1, gt=0.0)
-    drift_share: float = Field(0.3, gt=0.0, le=1.0)
-    report_sample_rows: int = Field(20_000, ge=1000)
+    column_thresholds: dict[str, float] = {}
+    drift_share: float = Field(0.1, gt=0.0, le=1.0)
+    max_metric_drop: float = Field(0.05, ge=0.0)
+    model_sample_rows: int = Field(100_000, ge=1000)
+    report_sample_rows: int = Field(5_000, ge=1000)
+    report_html: bool = True
 
 
 class RetrainConfig(_Section):
-    """How a retrain builds its training set and how often it may open a PR."""
+    """How a retrain builds its training set, where it records it, and how often it may update its PR."""
 
     window: Literal["reference_plus_current", "current_only"] = "reference_plus_current"
+    max_age_days: int | None = Field(None, ge=1)
+    manifest: str = "data/manifest.json"
     cooldown_hours: float = Field(24.0, ge=0.0)
-    branch: str = "retrain/drift"
+    branch: str = Field("retrain/drift", pattern=r"^[A-Za-z0-9._/-]+$")
+    base_branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$")
 
 
 class RegistryConfig(_Section):

@@ -1,9 +1,10 @@
 """Reading data, choosing features, splitting, and fingerprinting.
 
 Input: a data source from the config: a local path, a glob, or an ``s3://`` URI (a key or a
-prefix), of CSV or Parquet files. Output: a polars DataFrame (validation works on it), converted
-to pandas for scikit-learn. The held-out split is a pure function of the config and the data, so
-every model compared is scored on the same rows.
+prefix), of CSV or Parquet files, or a ``.json`` data manifest (:mod:`mlops.manifest`).
+Output: a polars DataFrame (validation works on it), converted to pandas for scikit-learn. The
+held-out split is a pure function of the config and the data, so every model compared is scored
+on the same rows.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def fingerprint_files(paths: list[str]) -> str:
 
 def load(source: str, label: str = "data.source") -> Dataset:
     """Read every file of ``source`` into one frame; ``label`` names the config key in errors."""
+    if source.endswith(".json"):  # a data manifest (mlops.manifest): exactly the files it pins
+        from mlops.manifest import load_manifest  # pylint: disable=import-outside-toplevel  # only manifests need it
+
+        frame, files, fingerprint = load_manifest(source, label, _read_one)
+        return Dataset(frame=frame, files=files, fingerprint=fingerprint)
     with tempfile.TemporaryDirectory(prefix="mlops-data-") as workdir:
         paths = _s3_download(source, workdir) if source.startswith("s3://") else _expand(source)
         if not paths:

@@ -1,0 +1,91 @@
+"""The drift workflow under act: drift opens one retrain PR, a second drift updates it, no drift does nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from act_support import git, run_workflow
+from mlops.datagen import generate
+
+pytestmark = pytest.mark.workflow
+
+WORKFLOW = ".github/workflows/drift.yml"
+DRIFT_JOB = "Check production data for drift"
+RETRAIN_JOB = "Retrain and open or update the retrain PR"
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == f"--{name}" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@pytest.fixture(name="repo")
+def fixture_repo(template_repo, tmp_path):
+    """The template on main with a bare 'origin' to push to; small model and no cooldown, for speed."""
+    config = yaml.safe_load((template_repo / "mlops.yaml").read_text())
+    config["model"]["params"]["max_iter"] = 40
+    config["compare"]["bootstrap_resamples"] = 200
+    config["drift"]["report_html"] = False
+    config["retrain"]["cooldown_hours"] = 0
+    (template_repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(template_repo, "commit", "-qam", "Test settings")
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(template_repo, "remote", "add", "origin", str(remote))
+    git(template_repo, "push", "-q", "origin", "main")
+    return template_repo
+
+
+def _run(repo, act_world):
+    return run_workflow(repo, WORKFLOW, event="schedule", payload={"schedule": "17 6 * * *"},
+                        env={"GITHUB_REPOSITORY": "acme/loans"}, world=act_world)
+
+
+def test_drift_opens_one_pr_then_updates_it_and_clean_data_does_nothing(repo, act_world, tmp_path):
+    """Drifted batch: one `cml pr create` with the summary; again: same PR, new commit; clean batch: no cml."""
+    remote = tmp_path / "origin.git"
+    first = _run(repo, act_world)
+    assert first.returncode == 0, first.output[-4000:]
+    assert first.job_succeeded(DRIFT_JOB) and first.job_succeeded(RETRAIN_JOB)
+    creates = [c for c in first.cml_calls if c["argv"][:2] == ["pr", "create"]]
+    assert len(creates) == 1 and creates[0]["pr"]["existing"] is False
+    argv = creates[0]["argv"]
+    assert _option(argv, "branch") == "retrain/drift" and _option(argv, "target-branch") == "main"
+    body = _option(argv, "body")
+    assert "## Drift check: drift found" in body and "`annual_income`" in body
+    comments = [c for c in first.cml_calls if c["argv"][:2] == ["comment", "update"]]
+    assert len(comments) == 1
+    assert "--target=pr/101" in comments[0]["argv"] and "--no-publish" in comments[0]["argv"]
+    assert "--watermark-title=retrain-comparison" in comments[0]["argv"]
+    (comment_text,) = comments[0]["files"].values()
+    assert "## Retrain pull request" in comment_text and "held-out rows" in comment_text
+
+    # The pushed branch carries the reviewable change: the manifest and data.source pointing at it.
+    manifest = json.loads(git(remote, "show", "retrain/drift:data/manifest.json"))
+    assert [f["role"] for f in manifest["files"]] == ["reference", "current"]
+    assert yaml.safe_load(git(remote, "show", "retrain/drift:mlops.yaml"))["data"]["source"] == "data/manifest.json"
+    assert "reports/retrain/comparison.md" in git(remote, "ls-tree", "-r", "--name-only", "retrain/drift")
+    first_sha = git(remote, "rev-parse", "retrain/drift").strip()
+
+    second = _run(repo, act_world)
+    assert second.returncode == 0, second.output[-4000:]
+    creates = [c for c in second.cml_calls if c["argv"][:2] == ["pr", "create"]]
+    assert len(creates) == 1 and creates[0]["pr"]["existing"] is True
+    assert len(json.loads((act_world.cml / "prs.json").read_text())) == 1
+    assert git(remote, "rev-parse", "retrain/drift").strip() != first_sha
+
+    clean = generate(3000, seed=77, start="2024-07-01", days=31)
+    clean.to_csv(repo / "data/production/2024-07.csv", index=False)
+    git(repo, "commit", "-qam", "A batch without drift")
+    third = _run(repo, act_world)
+    assert third.returncode == 0, third.output[-4000:]
+    assert third.job_succeeded(DRIFT_JOB) and RETRAIN_JOB not in third.jobs
+    assert not third.cml_calls
+    assert "no drift" in third.output
