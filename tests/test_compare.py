@@ -343,6 +343,14 @@ def test_champion_b_trains_the_base_commit_with_its_own_config_and_caches_it(rep
     assert again.cached and again.model_dir == found.model_dir
 
 
+def test_champion_b_says_nothing_is_in_production_yet(repo):
+    """(a)->(b) A readable registry with no prod model falls back to the base model and says so."""
+    (repo.root / ".registry").mkdir()
+    found = champion_mod.resolve(load_config(repo.config_path), base_ref="main")
+    assert found.source == "base"
+    assert found.description.endswith("; registry .registry has no prod model yet")
+
+
 def test_champion_c_first_pr_has_no_baseline(repo):
     """(c) A base commit without the pipeline means no baseline, said plainly."""
     empty_tree = _git(repo.root, "hash-object", "-t", "tree", "/dev/null")

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops.config import Config
@@ -37,6 +37,7 @@ from mlops.registry import Registry
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "registry", "base", "none")
+NO_PROD_MODEL = "no prod model yet"
 TRAIN_TIMEOUT_SECONDS = 3600
 
 
@@ -89,7 +90,7 @@ def _fetch_prod(config: Config, uri: str) -> tuple[Champion | None, str]:
         registry = Registry.from_config(config)
         pointer = registry.pointer("prod")
         if not pointer or not pointer.get("current"):
-            return None, f"registry {uri} has no prod model yet"
+            return None, f"registry {uri} has {NO_PROD_MODEL}"
         version = pointer["current"]
         dest = cache_root(config) / "registry" / version
         if (dest / "metadata.json").is_file():
@@ -187,6 +188,9 @@ def resolve(config: Config, mode: str = "auto", base_ref: str | None = None) -> 
         sha = base_sha(config, base_ref)
         if sha:
             champion = from_base(config, sha)
+            if reasons and NO_PROD_MODEL in reasons[0]:
+                # Say plainly that nothing is in production yet, and what is compared instead.
+                champion = replace(champion, description=f"{champion.description}; {reasons[0]}")
             log.info("champion: %s", champion.description)
             return champion
         reasons.append("no base commit found (set --base-ref or MLOPS_BASE_REF)")
