@@ -1,0 +1,119 @@
+"""`make doctor`: local checks, the foundation stack on moto, and GitHub settings on a fake API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from deploy_helpers import no_aws, use_moto, write_project
+from mlops.config import load_config
+from mlops.deploy import bootstrap
+from mlops.doctor import check_github, format_checks, run_checks
+
+BUCKET = "test-project-artifacts-123456789012-us-east-1"
+
+
+def _by_name(checks):
+    return {check.name: check for check in checks}
+
+
+def test_local_setup_passes_and_cloud_checks_are_skipped_without_credentials(tmp_path, monkeypatch):
+    """Without AWS credentials or a GitHub token the doctor checks the machine and repo, and says what it skipped."""
+    no_aws(monkeypatch, tmp_path)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    path = write_project(tmp_path / "project")
+    checks = _by_name(run_checks(str(path)))
+    for name in ("python", "packages", "config", "contract", "data", "act", "moto_server"):
+        assert checks[name].status == "ok", format_checks(list(checks.values()))
+    assert checks["aws"].status == "skip" and "local emulator" in checks["aws"].detail
+    assert checks["github"].status == "skip" and "GH_TOKEN" in checks["github"].fix
+
+
+def test_broken_config_is_one_failed_check_with_the_fix(tmp_path, monkeypatch):
+    """A config with an unknown key fails the config check instead of crashing the doctor."""
+    no_aws(monkeypatch, tmp_path)
+    path = tmp_path / "mlops.yaml"
+    path.write_text("project: demo-x\ntask: binary\ndata: {source: a.csv, target: y}\ntypo: 1\n")
+    checks = _by_name(run_checks(str(path)))
+    assert checks["config"].status == "fail" and "Config reference" in checks["config"].fix
+
+
+@pytest.mark.aws
+def test_missing_foundation_stack_says_run_bootstrap(moto, tmp_path, monkeypatch):
+    """With credentials but no foundation stack, the doctor says to run `make bootstrap`."""
+    use_moto(monkeypatch, moto)
+    checks = _by_name(run_checks(str(write_project(tmp_path / "project"))))
+    assert checks["aws"].status == "ok" and "123456789012" in checks["aws"].detail
+    assert checks["foundation"].status == "fail" and "make bootstrap" in checks["foundation"].fix
+
+
+@pytest.mark.aws
+def test_foundation_stack_outputs_and_registry_uri(moto, tmp_path, monkeypatch):
+    """After bootstrap the foundation check passes; a registry.uri other than the stack's is flagged with the fix."""
+    use_moto(monkeypatch, moto)
+    path = write_project(tmp_path / "project")
+    bootstrap(load_config(path), "octo/loans")
+    checks = _by_name(run_checks(str(path)))
+    assert checks["foundation"].status == "ok", checks["foundation"].detail
+    assert checks["registry"].status == "warn" and f"s3://{BUCKET}/registry" in checks["registry"].fix
+
+
+class _FakeGitHub(BaseHTTPRequestHandler):
+    responses: dict = {}
+
+    def do_GET(self):  # pylint: disable=invalid-name  # http.server's naming
+        """Answer from the canned responses."""
+        body = json.dumps(_FakeGitHub.responses.get(self.path, {})).encode()
+        self.send_response(200 if self.path in _FakeGitHub.responses else 404)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ  # silence the default stderr log
+        return
+
+
+@pytest.fixture(name="github_api")
+def fixture_github_api(monkeypatch):
+    """A fake GitHub REST API on 127.0.0.1 (GITHUB_API_URL) and a token."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("GH_TOKEN", "test-token")
+    yield _FakeGitHub.responses
+    server.shutdown()
+
+
+def test_github_variables_and_environments(github_api):
+    """Missing variables, a variable that disagrees with the stack, and prod without reviewers are each reported."""
+    github_api.clear()
+    github_api["/repos/octo/loans/actions/variables"] = {"variables": [
+        {"name": "AWS_ROLE_ARN_STAGING", "value": "arn:aws:iam::1:role/staging"},
+        {"name": "AWS_ROLE_ARN_PROD", "value": "arn:aws:iam::1:role/old-prod"},
+    ]}
+    github_api["/repos/octo/loans/environments"] = {"environments": [
+        {"name": "staging", "protection_rules": []}, {"name": "production", "protection_rules": []}]}
+    outputs = {"StagingDeployRoleArn": "arn:aws:iam::1:role/staging", "ProdDeployRoleArn": "arn:aws:iam::1:role/prod"}
+    checks = _by_name(check_github("octo/loans", outputs))
+    assert checks["var AWS_ROLE_ARN_STAGING"].status == "ok"
+    assert checks["var AWS_ROLE_ARN_PROD"].status == "fail" and "role/prod" in checks["var AWS_ROLE_ARN_PROD"].fix
+    assert checks["var AWS_ROLE_ARN_READ"].status == "fail" and "gh variable set" in checks["var AWS_ROLE_ARN_READ"].fix
+    assert checks["environment staging"].status == "ok"
+    assert checks["environment production"].status == "warn" and "reviewers" in checks["environment production"].fix
+
+
+def test_github_missing_environment_and_unreadable_settings(github_api):
+    """A missing environment is a failure naming how to create it; an unreadable repository is one failure."""
+    github_api.clear()
+    github_api["/repos/octo/loans/actions/variables"] = {"variables": []}
+    github_api["/repos/octo/loans/environments"] = {"environments": [
+        {"name": "production", "protection_rules": [{"type": "required_reviewers"}]}]}
+    checks = _by_name(check_github("octo/loans", {}))
+    staging = checks["environment staging"]
+    assert staging.status == "fail" and "New environment 'staging'" in staging.fix
+    assert checks["environment production"].status == "ok"
+    (only,) = check_github("octo/missing", {})
+    assert only.status == "fail" and "cannot read octo/missing" in only.detail
