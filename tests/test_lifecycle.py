@@ -63,6 +63,11 @@ class Story:
         (self.world.root / f"{len(self.seconds):02d} {step}.log").write_text(result.output, encoding="utf-8")
         return result
 
+    def roles(self, result: ActResult) -> set[str]:
+        """The repository variables naming the roles the run's credential steps assumed."""
+        assumed = set(re.findall(r"::set-env:: AWS_STANDIN_ROLE=(\S+)", result.output))
+        return {name for name, arn in self.variables.items() if arn in assumed}
+
     def comment(self, step: str, branch: str, conclusion: str) -> tuple[list[str], str]:
         """pr-comment.yml after the `pr` run of ``branch``: (cml argv, the Markdown it posted)."""
         result = self.act(step, "pr-comment.yml", "workflow_run",
@@ -122,6 +127,7 @@ def _first_pr_has_no_prod_champion(story: Story) -> None:
                       number=1, branch="use-the-registry", repository=REPOSITORY)
     result = story.act("1 pr.yml (first PR)", "pr.yml", "pull_request", payload)
     assert result.returncode == 0, result.output[-4000:]
+    assert story.roles(result) == {"AWS_ROLE_ARN_READ"}  # a same-repository PR gets the read-only role
     report = story.report()
     assert report["verdict"] == "pass" and report["champion_source"] == "base"
     # The read-only role reached the registry (no credentials would say "not readable") and found no prod model.
@@ -135,6 +141,7 @@ def _merge_deploys_to_prod(story: Story) -> str:
     """Step 2: the merge deploys staging, smoke-tests it, promotes to prod; returns the prod version."""
     sha = story.merge("use-the-registry", "Merge pull request #1 from acme/use-the-registry")
     result = story.deploy_push("2 deploy.yml (merge of PR 1)", sha)
+    assert story.roles(result) == {"AWS_ROLE_ARN_STAGING", "AWS_ROLE_ARN_PROD", "AWS_ROLE_ARN_READ"}
     pointer, parameter = served(story.repo, story.moto)
     first = pointer["current"]
     assert first.endswith(sha[:7]) and pointer["previous"] is None and parameter == first
@@ -153,6 +160,7 @@ def _prs_compare_with_the_registry_champion(story: Story, champion: str) -> None
                       number=2, branch="more-trees", repository=REPOSITORY)
     result = story.act("3 pr.yml (better model)", "pr.yml", "pull_request", payload)
     assert result.returncode == 0, result.output[-4000:]
+    assert story.roles(result) == {"AWS_ROLE_ARN_READ"}
     report = story.report()
     assert report["verdict"] == "pass" and report["champion_source"] == "registry"
     assert report["champion_description"] == f"the prod model `{champion}` from the registry"
@@ -178,6 +186,7 @@ def _drift_opens_the_retrain_pr(story: Story, champion: str) -> None:
     result = story.act("4 drift.yml (schedule)", "drift.yml", "schedule", {"schedule": "17 6 * * *"})
     assert result.returncode == 0, result.output[-4000:]
     assert set(result.jobs.values()) == {"succeeded"} and len(result.jobs) == 2, result.jobs
+    assert story.roles(result) == {"AWS_ROLE_ARN_READ"}
     (create,) = [c for c in result.cml_calls if c["argv"][:2] == ["pr", "create"]]
     assert create["pr"]["existing"] is False
     assert cml_option(create["argv"], "branch") == "retrain/drift"
@@ -213,6 +222,7 @@ def _rollback_restores_the_champion(story: Story, champion: str, retrained: str)
     result = story.act("6 deploy.yml (rollback)", "deploy.yml", "workflow_dispatch", {"inputs": inputs}, inputs)
     assert result.returncode == 0, result.output[-4000:]
     assert len(result.jobs) == 2 and set(result.jobs.values()) == {"succeeded"}, result.jobs
+    assert story.roles(result) == {"AWS_ROLE_ARN_PROD", "AWS_ROLE_ARN_READ"}  # only prod is touched
     pointer, parameter = served(story.repo, story.moto)
     assert pointer["current"] == champion and pointer["previous"] == retrained
     assert pointer["rolled_back"] == [retrained] and parameter == champion
