@@ -20,7 +20,7 @@ UV ?= $(shell command -v uv 2>/dev/null)
 ENV ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor
+.PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor bench
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ report: $(STAMP) ## render reports/report.md and reports/report.html
 
 pipeline: $(STAMP) ## validate -> train -> evaluate -> report on data.source
 	$(MLOPS) pipeline
+
+bench: $(STAMP) ## every benchmark in one table -> reports/bench.md (takes ~15 min: 1M rows)
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials are present)
 	$(MLOPS) doctor

@@ -256,3 +256,17 @@ def test_stacks_that_need_a_human_are_not_touched(status, advice):
     with stub, pytest.raises(DeployError, match=advice):
         apply_stack(client, "p-prod", "{}", {}, 5)
     stub.assert_no_pending_responses()
+
+
+def test_default_image_refuses_a_model_its_python_cannot_install(aws, monkeypatch):
+    """On real AWS, AWS's Python 3.10 image is refused up front for libraries that need Python 3.11+."""
+    version = train_version(aws, "abcdef1", monkeypatch)
+    metadata = json.loads((aws.models_dir / version / "metadata.json").read_text())
+    assert deploy_module.image_python_conflicts({"pandas": metadata["libraries"]["pandas"]}) == [
+        f"pandas {metadata['libraries']['pandas']} (Requires-Python >=3.11)"]
+    assert not deploy_module.image_python_conflicts(metadata["libraries"], python="3.12")
+    real = deploy_module.Target("staging", aws.deploy.environments["staging"], session=None)
+    with pytest.raises(DeployError, match="cannot be served by the default image .* Nothing was deployed"):
+        deploy_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
+    emulated = deploy_module.Target("staging", aws.deploy.environments["staging"], session=None, emulated=True)
+    deploy_module._check_serving_image(aws, emulated, version, metadata)  # pylint: disable=protected-access

@@ -159,6 +159,7 @@ SKLEARN_IMAGE_ACCOUNTS = {
     "ap-northeast-1": "354813040037",
 }
 SKLEARN_IMAGE_TAG = "1.4-2-cpu-py3"  # scikit-learn 1.4.2 on Python 3.10: see README "Serving image"
+SKLEARN_IMAGE_PYTHON = "3.10"  # the Python of that image: deploys check the model's libraries install on it
 
 
 class DeployConfig(_Section):

@@ -37,10 +37,10 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlops.config import Config, EnvironmentConfig
+from mlops.config import SKLEARN_IMAGE_PYTHON, Config, EnvironmentConfig
 from mlops.errors import CredentialsError, DeployError
 from mlops.io import atomic_write_json
-from mlops.package import build
+from mlops.package import build, requirements
 from mlops.registry import LocalStore, Registry, S3Store
 from mlops.serve import running
 from mlops.smoke import SmokeFailed, held_out_rows, http_invoker, sagemaker_invoker, smoke_test
@@ -445,11 +445,48 @@ def _undo(cf, stack: str, action: str, before: dict | None, timeout: int, templa
     return f"Rolled {stack} back to {previous.get('ModelVersion')}, which serves again."
 
 
+def image_python_conflicts(libraries: dict[str, str], python: str = SKLEARN_IMAGE_PYTHON) -> list[str]:
+    """Libraries (name -> version, as a model's metadata records them) whose Requires-Python excludes ``python``.
+
+    Read from the installed distributions' metadata, for the libraries installed at the recorded version.
+    """
+    from importlib import metadata as importlib_metadata  # pylint: disable=import-outside-toplevel  # deploy only
+
+    from packaging.specifiers import SpecifierSet  # pylint: disable=import-outside-toplevel  # same
+
+    conflicts = []
+    for name, version in libraries.items():
+        try:
+            dist = importlib_metadata.distribution(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+        requires = dist.metadata.get("Requires-Python")
+        if dist.version == version and requires and python not in SpecifierSet(requires):
+            conflicts.append(f"{name} {version} (Requires-Python {requires})")
+    return conflicts
+
+
+def _check_serving_image(config: Config, target: Target, version: str, metadata: dict) -> None:
+    """On real AWS with AWS's prebuilt image, refuse a model whose libraries cannot install on its Python."""
+    if target.emulator or target.emulated or config.deploy.image_uri:
+        return  # emulators serve locally; a custom image is checked by the staging smoke test
+    conflicts = image_python_conflicts(requirements(metadata))
+    if conflicts:
+        raise DeployError(
+            f"{version} cannot be served by the default image {config.deploy.serving_image}: it runs Python "
+            f"{SKLEARN_IMAGE_PYTHON}, which cannot install {', '.join(conflicts)} that the model was trained with, "
+            "so the endpoint would never become healthy. Set deploy.image_uri in mlops.yaml to a Python 3.11+ "
+            "scikit-learn serving image, or pin versions the image can install (README: Serving image). "
+            "Nothing was deployed."
+        )
+
+
 def _roll_out(config: Config, target: Target, registry: Registry, version: str, workdir: Path, *,
               foundation: dict, rollback_of: str | None = None) -> dict:
     environment = target.environment
-    tarball = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
     metadata = registry.metadata(version)
+    _check_serving_image(config, target, version, metadata)
+    tarball = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
     cf = target.client("cloudformation")
     stack = f"{config.project}-{environment}"
     before = describe_stack(cf, stack)
