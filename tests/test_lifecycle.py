@@ -15,9 +15,10 @@ stacks are carried through six steps:
 6. a manual rollback (workflow_dispatch of deploy.yml) restores the previous prod version.
 
 Each step asserts on what a user sees: the posted comment, the retrain PR's body and comment, the
-registry's prod pointer and the SSM parameter the serving stack writes. Inputs: the template's
-working tree and bundled data. Outputs: none (temporary folders); the per-step act times are
-printed (``pytest -s``).
+registry's prod pointer and the SSM parameter the serving stack writes, and which role each
+run assumed. Inputs: the template's working tree and bundled data. Outputs: none outside pytest's
+temporary folder, where each act run's log is kept as ``act-world/<n> <step>.log``; the per-step
+act times are printed (``pytest -s``).
 """
 
 from __future__ import annotations
