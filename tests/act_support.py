@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "act" / "standins"
 CML_BIN = HERE / "act" / "bin"
@@ -171,6 +173,72 @@ def make_template_repo(source: Path, dest: Path) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "Template")
     return dest
+
+
+def add_origin(repo: Path, folder: Path) -> Path:
+    """Give ``repo`` a bare ``origin`` at ``folder``/origin.git (workflows push there) holding its main."""
+    remote = folder / "origin.git"
+    git(folder, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    return remote
+
+
+def open_pr(repo: Path, change, *, number: int = 7, branch: str = "pr", repository: str | None = None) -> dict:
+    """Commit ``change(repo)`` on a new branch off the checked-out one; return the pull_request payload.
+
+    ``repository`` (owner/name) fills ``head.repo.full_name``: give the name act sees as
+    ``github.repository`` (``env={"GITHUB_REPOSITORY": ...}``) for a same-repository PR.
+    """
+    base = git(repo, "rev-parse", "HEAD").strip()
+    base_ref = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", branch)
+    change(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"PR #{number}")
+    head = {"sha": git(repo, "rev-parse", "HEAD").strip(), "ref": branch}
+    if repository:
+        head["repo"] = {"full_name": repository}
+    return {"number": number, "pull_request": {
+        "number": number, "base": {"sha": base, "ref": base_ref}, "head": head}}
+
+
+def edit_config(repo: Path, edit) -> None:
+    """Load the repo's mlops.yaml, let ``edit(config_dict)`` change it in place, write it back."""
+    path = repo / "mlops.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def degrade_model(repo: Path) -> None:
+    """A PR change that makes the model clearly worse (a few shallow, slow-learning trees)."""
+    edit_config(repo, lambda config: config["model"].update(
+        params={"max_iter": 3, "max_depth": 1, "learning_rate": 0.01}))
+
+
+def workflow_run_payload(conclusion: str, *, branch: str = "pr", repository: str = "acme/models",
+                         run_id: int = 4242) -> dict:
+    """The workflow_run event pr-comment.yml gets when the `pr` run of ``branch`` completed with ``conclusion``."""
+    return {"workflow_run": {"id": run_id, "event": "pull_request", "conclusion": conclusion, "name": "pr",
+                             "head_branch": branch, "head_repository": {"full_name": repository}}}
+
+
+def posted_comment(result: ActResult) -> tuple[list[str], str]:
+    """(argv, Markdown) of the run's one ``cml comment update``; fails unless there is exactly one."""
+    (call,) = [c for c in result.cml_calls if c["argv"][:2] == ["comment", "update"]]
+    (text,) = call["files"].values()
+    return call["argv"], text
+
+
+def cml_option(argv: list[str], name: str) -> str | None:
+    """The value of ``--name value`` or ``--name=value`` in a recorded cml argv, else None."""
+    for index, arg in enumerate(argv):
+        if arg == f"--{name}" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def git(repo: Path, *args: str) -> str:

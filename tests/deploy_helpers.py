@@ -6,14 +6,22 @@ import copy
 import os
 from pathlib import Path
 
+import boto3
+import pytest
 import yaml
 
 from conftest import BASE_CONFIG
 from mlops.config import Config, load_config
 from mlops.data import load_training
 from mlops.datagen import generate
+from mlops.registry import Registry
 from mlops.schema import infer_contract, write_contract
 from mlops.train import train
+
+# The repository variables a user sets from the foundation stack's outputs (make bootstrap prints them).
+ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",
+         "AWS_ROLE_ARN_PROD": "arn:aws:iam::123456789012:role/loan-default-github-deploy-prod",
+         "AWS_ROLE_ARN_READ": "arn:aws:iam::123456789012:role/loan-default-github-read"}
 
 AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                  "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -63,3 +71,14 @@ def no_aws(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert not any(name in os.environ for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE"))
+
+
+def served(repo: Path, url: str, environment: str = "prod") -> tuple[dict | None, str]:
+    """(the registry's ``environment`` pointer, the stack's SSM model-version parameter) as moto holds them."""
+    with pytest.MonkeyPatch.context() as patch:
+        use_moto(patch, url)
+        config = load_config(repo / "mlops.yaml")
+        pointer = Registry.from_config(config).pointer(environment)
+        name = f"/{config.project}/{environment}/model-version"
+        parameter = boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    return pointer, parameter

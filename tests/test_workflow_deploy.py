@@ -7,17 +7,13 @@ import pytest
 import yaml
 
 from act_support import git, run_workflow
-from deploy_helpers import train_version, use_moto
+from deploy_helpers import ROLES, served, train_version, use_moto
 from mlops.config import load_config
 from mlops.deploy import bootstrap, deploy
-from mlops.registry import Registry
 
 pytestmark = [pytest.mark.workflow, pytest.mark.aws]
 
 WORKFLOW = ".github/workflows/deploy.yml"
-ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",
-         "AWS_ROLE_ARN_PROD": "arn:aws:iam::123456789012:role/loan-default-github-deploy-prod",
-         "AWS_ROLE_ARN_READ": "arn:aws:iam::123456789012:role/loan-default-github-read"}
 
 
 @pytest.fixture(name="deploy_repo")
@@ -42,15 +38,6 @@ def _deploy_repo(template_repo, moto, tmp_path):
     return template_repo, v0
 
 
-def _prod(repo, moto):
-    """(registry prod pointer, SSM parameter of prod) as moto holds them."""
-    with pytest.MonkeyPatch.context() as patch:
-        use_moto(patch, moto)
-        pointer = Registry.from_config(load_config(repo / "mlops.yaml")).pointer("prod")
-        parameter = boto3.client("ssm").get_parameter(Name="/loan-default/prod/model-version")["Parameter"]["Value"]
-    return pointer, parameter
-
-
 def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_repo, moto, act_world):
     """A push to main trains, deploys staging, promotes to prod, checks it; a manual rollback restores v0."""
     repo, v0 = deploy_repo
@@ -62,7 +49,7 @@ def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_rep
     assert result.returncode == 0, result.output[-4000:]
     assert set(result.jobs.values()) == {"succeeded"} and len(result.jobs) == 4, result.jobs
     assert "No real endpoint was tested" in result.output
-    pointer, parameter = _prod(repo, moto)
+    pointer, parameter = served(repo, moto)
     v1 = pointer["current"]
     assert v1 != v0 and v1.endswith(sha[:7]) and pointer["previous"] == v0 and parameter == v1
     assert f"prod serves {v1}" in result.output
@@ -72,7 +59,7 @@ def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_rep
                             payload={"inputs": {"action": "rollback", "environment": "prod", "version": ""}})
     assert rollback.returncode == 0, rollback.output[-4000:]
     assert len(rollback.jobs) == 2 and set(rollback.jobs.values()) == {"succeeded"}, rollback.jobs
-    pointer, parameter = _prod(repo, moto)
+    pointer, parameter = served(repo, moto)
     assert pointer["current"] == v0 and pointer["rolled_back"] == [v1] and parameter == v0
 
 

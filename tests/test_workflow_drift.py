@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from act_support import git, run_workflow
+from act_support import add_origin, cml_option, git, run_workflow
 from mlops.datagen import generate
 
 pytestmark = pytest.mark.workflow
@@ -15,15 +15,6 @@ pytestmark = pytest.mark.workflow
 WORKFLOW = ".github/workflows/drift.yml"
 DRIFT_JOB = "Check production data for drift"
 RETRAIN_JOB = "Retrain and open or update the retrain PR"
-
-
-def _option(argv: list[str], name: str) -> str | None:
-    for index, arg in enumerate(argv):
-        if arg == f"--{name}" and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-    return None
 
 
 @pytest.fixture(name="repo")
@@ -36,10 +27,7 @@ def fixture_repo(template_repo, tmp_path):
     config["retrain"]["cooldown_hours"] = 0
     (template_repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(template_repo, "commit", "-qam", "Test settings")
-    remote = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(template_repo, "remote", "add", "origin", str(remote))
-    git(template_repo, "push", "-q", "origin", "main")
+    add_origin(template_repo, tmp_path)
     return template_repo
 
 
@@ -57,8 +45,8 @@ def test_drift_opens_one_pr_then_updates_it_and_clean_data_does_nothing(repo, ac
     creates = [c for c in first.cml_calls if c["argv"][:2] == ["pr", "create"]]
     assert len(creates) == 1 and creates[0]["pr"]["existing"] is False
     argv = creates[0]["argv"]
-    assert _option(argv, "branch") == "retrain/drift" and _option(argv, "target-branch") == "main"
-    body = _option(argv, "body")
+    assert cml_option(argv, "branch") == "retrain/drift" and cml_option(argv, "target-branch") == "main"
+    body = cml_option(argv, "body")
     assert "## Drift check: drift found" in body and "`annual_income`" in body
     comments = [c for c in first.cml_calls if c["argv"][:2] == ["comment", "update"]]
     assert len(comments) == 1

@@ -5,25 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from act_support import git, run_workflow
+from act_support import degrade_model, open_pr, posted_comment, run_workflow, workflow_run_payload
 
 pytestmark = pytest.mark.workflow
 
 PR_NUMBER = 7
-
-
-def _open_pr(repo, change) -> dict:
-    """Commit ``change`` on a branch `pr` off main and return the pull_request event payload."""
-    base = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "checkout", "-q", "-b", "pr")
-    change(repo)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "PR change")
-    head = git(repo, "rev-parse", "HEAD").strip()
-    return {"number": PR_NUMBER, "pull_request": {
-        "number": PR_NUMBER, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "pr"}}}
 
 
 def _run_pr(repo, world, payload):
@@ -32,21 +19,15 @@ def _run_pr(repo, world, payload):
 
 
 def _run_comment(repo, world, conclusion: str):
-    payload = {"workflow_run": {"id": 4242, "event": "pull_request", "conclusion": conclusion, "name": "pr",
-                                "head_branch": "pr", "head_repository": {"full_name": "acme/models"}}}
-    return run_workflow(repo, ".github/workflows/pr-comment.yml", event="workflow_run", payload=payload, world=world)
-
-
-def _posted(result) -> tuple[list[str], str]:
-    (call,) = [c for c in result.cml_calls if c["argv"][:2] == ["comment", "update"]]
-    (text,) = call["files"].values()
-    return call["argv"], text
+    return run_workflow(repo, ".github/workflows/pr-comment.yml", event="workflow_run",
+                        payload=workflow_run_payload(conclusion), world=world)
 
 
 def test_pr_that_keeps_the_model_passes_and_gets_one_sticky_comment(template_repo, act_world):
     """A docs-only PR passes against the base-branch champion (cached by base SHA on the next push), uploads
     pr-report, and the comment workflow posts it."""
-    payload = _open_pr(template_repo, lambda repo: (repo / "NOTES.md").write_text("A docs-only change.\n"))
+    payload = open_pr(template_repo, lambda repo: (repo / "NOTES.md").write_text("A docs-only change.\n"),
+                      number=PR_NUMBER)
     result = _run_pr(template_repo, act_world, payload)
     assert result.returncode == 0, result.output[-4000:]
     report = act_world.artifacts / "pr-report"
@@ -64,21 +45,15 @@ def test_pr_that_keeps_the_model_passes_and_gets_one_sticky_comment(template_rep
 
     comment = _run_comment(template_repo, act_world, "success")
     assert comment.returncode == 0, comment.output[-4000:]
-    argv, text = _posted(comment)
+    argv, text = posted_comment(comment)
     assert f"--target=pr/{PR_NUMBER}" in argv and "--no-publish" in argv
     assert "--watermark-title=mlops-compare" in argv
     assert text == (report / "compare.md").read_text() and text.startswith("### ✅ Pass: the challenger's roc_auc")
 
 
-def _degrade(repo):
-    config = yaml.safe_load((repo / "mlops.yaml").read_text())
-    config["model"]["params"] = {"max_iter": 3, "max_depth": 1, "learning_rate": 0.01}
-    (repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 def test_pr_that_makes_the_model_worse_fails_the_check_and_says_why(template_repo, act_world):
     """A PR that degrades the model fails pr.yml; its report is still uploaded and posted with the failing verdict."""
-    result = _run_pr(template_repo, act_world, _open_pr(template_repo, _degrade))
+    result = _run_pr(template_repo, act_world, open_pr(template_repo, degrade_model, number=PR_NUMBER))
     assert result.returncode != 0 and result.jobs.get("Lint, test, validate, train, compare") == "failed", \
         result.output[-4000:]
     assert "is below the gate 0.7 (gates.min_primary in mlops.yaml)" in result.output
@@ -89,7 +64,7 @@ def test_pr_that_makes_the_model_worse_fails_the_check_and_says_why(template_rep
 
     comment = _run_comment(template_repo, act_world, "failure")
     assert comment.returncode == 0, comment.output[-4000:]
-    assert _posted(comment)[1].startswith("### ❌ Fail: roc_auc=")
+    assert posted_comment(comment)[1].startswith("### ❌ Fail: roc_auc=")
 
 
 def test_comment_workflow_rejects_a_pr_number_that_is_not_digits(template_repo, act_world):
