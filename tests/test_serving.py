@@ -20,6 +20,14 @@ from mlops.schema import infer_contract, write_contract
 from mlops.serve import load_inference, running
 
 
+def _package_and_load(config, version: str, root):
+    """Package a trained version, unpack it, and load its inference module and model as the container would."""
+    package = build(config, config.models_dir / version, root / "package")
+    unpacked = unpack(package.tarball, root / "unpacked")
+    inference = load_inference(unpacked)
+    return package, unpacked, inference, inference.model_fn(str(unpacked))
+
+
 @pytest.fixture(scope="module", name="packaged")
 def _packaged(tmp_path_factory):
     """A trained model, its package, the package unpacked, its inference module and loaded model."""
@@ -28,10 +36,7 @@ def _packaged(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLOPS_MODELS_DIR", raising=False)
         version = train_version(config, "a1b2c3d", patch)
-    package = build(config, config.models_dir / version, root / "package")
-    unpacked = unpack(package.tarball, root / "unpacked")
-    inference = load_inference(unpacked)
-    served = inference.model_fn(str(unpacked))
+    package, unpacked, inference, served = _package_and_load(config, version, root)
     meta = json.loads((unpacked / "metadata.json").read_text())
     features = Features(tuple(meta["features"]["numeric"]), tuple(meta["features"]["categorical"]))
     parts = split(config, load_training(config).frame, features)
@@ -155,10 +160,7 @@ def test_regression_models_answer_numbers_without_classes(tmp_path, monkeypatch)
     write_contract(infer_contract(config, load_training(config).frame), config.resolve("schema.yaml"))
     monkeypatch.delenv("MLOPS_MODELS_DIR", raising=False)
     version = train_version(config, "abcdef0", monkeypatch)
-    package = build(config, config.models_dir / version, tmp_path / "package")
-    unpacked = unpack(package.tarball, tmp_path / "unpacked")
-    inference = load_inference(unpacked)
-    served = inference.model_fn(str(unpacked))
+    _, _, inference, served = _package_and_load(config, version, tmp_path)
     rows = frame.drop(columns=["price"]).head(5)
     body = json.dumps({"instances": json.loads(rows.to_json(orient="records"))})
     reply = inference.handle(served, body, "application/json")
