@@ -32,6 +32,7 @@ from pathlib import Path
 from mlops.config import Config
 from mlops.errors import MlopsError
 from mlops.io import atomic_dir
+from mlops.lineage import MODEL_FILE
 from mlops.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
 def from_base(config: Config, sha: str) -> Champion:
     """(b) The base commit's model, from the cache or trained now; (c) when it has no pipeline."""
     dest = cache_root(config) / sha
-    if (dest / "metadata.json").is_file() and (dest / "model.skops").is_file():
+    if (dest / "metadata.json").is_file() and (dest / MODEL_FILE).is_file():
         log.info("reusing the cached base model %s", dest)
         return Champion("base", dest, f"the base branch's model, trained from {sha[:12]} (cached)", sha, True)
     top = _repo_top(config)

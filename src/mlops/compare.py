@@ -39,9 +39,9 @@ from mlops.config import Config
 from mlops.data import Dataset, Features, holdout_mask, load, load_training, to_pandas
 from mlops.errors import GateFailed
 from mlops.io import atomic_write_json, atomic_write_text
-from mlops.lineage import read_metadata, resolve_model_dir
+from mlops.lineage import MODEL_FILE, read_metadata, resolve_model_dir
 from mlops.metrics import Predictions, compute, higher_is_better, predict
-from mlops.model import MODEL_FILE, load_model
+from mlops.model import load_model
 from mlops.report import environment, fit_comment
 
 log = logging.getLogger(__name__)

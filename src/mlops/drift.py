@@ -43,13 +43,12 @@ from mlops.data import Dataset, Features, fingerprint_files, infer_features, loa
 from mlops.drift_stats import ColumnDrift, column_drift
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_write_json, atomic_write_text, read_json
+from mlops.lineage import MODEL_FILE
 from mlops.registry import Registry
 from mlops.report import environment, fit_comment
 
 log = logging.getLogger(__name__)
 
-# The same as mlops.model.MODEL_FILE; importing mlops.model would pull in scikit-learn and skops (~2 s).
-MODEL_FILE = "model.skops"
 
 EXIT_NO_DRIFT = 0
 EXIT_DRIFT = 3

@@ -18,9 +18,9 @@ from mlops.config import Config
 from mlops.data import Dataset, Features, split
 from mlops.io import atomic_write_json
 from mlops.metrics import compute, predict
-from mlops.model import MODEL_FILE, load_model
+from mlops.model import load_model
 from mlops.plots import confusion, make_plots
-from mlops.lineage import read_metadata
+from mlops.lineage import MODEL_FILE, read_metadata
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from mlops.config import Config
 from mlops.errors import ModelError
 from mlops.io import read_json
 
+# The model file inside a model folder (models/<version>/, registry versions, packages).
+MODEL_FILE = "model.skops"
 LIBRARIES = ("scikit-learn", "pandas", "polars", "numpy", "scipy", "skops", "pandera")
 
 

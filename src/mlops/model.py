@@ -29,7 +29,6 @@ from mlops.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.skops"
 TRUSTED_TYPES_FILE = Path(__file__).with_name("trusted_types.txt")
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from mlops.config import Config
 from mlops.errors import ConfigError, ModelError
 from mlops.io import atomic_path, atomic_write_text, read_json
-from mlops.model import MODEL_FILE, TRUSTED_TYPES_FILE
+from mlops.lineage import MODEL_FILE
+from mlops.model import TRUSTED_TYPES_FILE
 from mlops.report import environment
 from mlops.schema import load_contract
 

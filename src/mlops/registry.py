@@ -25,11 +25,11 @@ from typing import Protocol
 from mlops.config import Config
 from mlops.errors import DeployError, ModelError
 from mlops.io import atomic_write_text
+from mlops.lineage import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_FILES = ("model.skops", "metadata.json", "metrics.json")
-PACKAGE_FILES = ("model.tar.gz", "model_card.md")
+MODEL_FILES = (MODEL_FILE, "metadata.json", "metrics.json")
 
 
 class Store(Protocol):

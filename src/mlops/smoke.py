@@ -26,7 +26,8 @@ from mlops.config import Config
 from mlops.data import Features, load_training, split
 from mlops.errors import DeployError
 from mlops.io import read_json
-from mlops.model import MODEL_FILE, load_model
+from mlops.lineage import MODEL_FILE
+from mlops.model import load_model
 from mlops.package import unpack
 
 log = logging.getLogger(__name__)

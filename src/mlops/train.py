@@ -20,8 +20,8 @@ from mlops.config import Config
 from mlops.data import Dataset, Features, infer_features, split
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_dir, atomic_write_json, atomic_write_text
-from mlops.lineage import git_sha, library_versions, new_version
-from mlops.model import MODEL_FILE, build_pipeline, save_model
+from mlops.lineage import MODEL_FILE, git_sha, library_versions, new_version
+from mlops.model import build_pipeline, save_model
 
 log = logging.getLogger(__name__)
 
