@@ -1,5 +1,6 @@
 # Every stage is one target calling one CLI sub-command: `make train` -> `python -m mlops train`
-# -> src/mlops/train.py -> actions/train/. Targets install what they need on first use.
+# -> src/mlops/stages/train.py -> actions/train/ (the stage table: src/mlops/runner.py). Targets
+# install what they need on first use.
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -80,12 +81,18 @@ doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials
 
 # Drift checks and retrain pull requests (README: "Drift checks and retrain pull requests").
 # Values reach the CLI through the environment ("$$CURRENT"), never pasted into the shell text.
-.PHONY: drift retrain retrain-gate
+.PHONY: drift collect propose retrain retrain-gate
 
 drift: $(STAMP) ## production data vs the champion's training data (THRESHOLD=, CURRENT=, EXIT_ZERO=1)
 	$(MLOPS) drift $(if $(THRESHOLD),--threshold "$$THRESHOLD") $(if $(CURRENT),--current "$$CURRENT") $(if $(EXIT_ZERO),--exit-zero)
 
-retrain: $(STAMP) ## train on reference + new data, compare with the champion, write data/manifest.json
+collect: $(STAMP) ## retrain step 1: reference + new data -> reports/retrain/manifest.json (CURRENT=)
+	$(MLOPS) collect $(if $(CURRENT),--current "$$CURRENT")
+
+propose: $(STAMP) ## retrain's last step: data/manifest.json, data.source, reports/retrain/comparison.md
+	$(MLOPS) propose
+
+retrain: $(STAMP) ## collect -> validate -> train -> compare -> propose: retrain on new data (CURRENT=)
 	$(MLOPS) retrain $(if $(CURRENT),--current "$$CURRENT")
 
 retrain-gate: $(STAMP) ## may the retrain PR be updated now? (retrain.cooldown_hours; FORCE=1 ignores it)
@@ -105,7 +112,7 @@ clean: ## remove generated models, reports and the virtualenv
 	rm -rf models reports/*.md reports/*.html reports/*.json reports/plots $(VENV) .pytest_cache
 
 # --- Serving and deploying (issue 4): make serve | deploy ENV=... | rollback ENV=... | bootstrap
-.PHONY: serve deploy rollback deploy-check bootstrap
+.PHONY: serve deploy rollback deploy-check bootstrap datagen
 PORT ?= 8080
 VERSION ?=
 REPOSITORY ?=
@@ -119,8 +126,11 @@ deploy: $(STAMP) ## package, register, deploy and smoke-test: ENV=local (emulato
 rollback: $(STAMP) ## redeploy the version ENV served before the current one (make rollback ENV=prod)
 	$(MLOPS) rollback --env $(ENV)
 
-deploy-check: $(STAMP) ## check ENV serves the version its registry pointer names
-	$(MLOPS) deploy-check --env $(ENV)
+deploy-check: $(STAMP) ## check ENV serves the version its registry pointer names [EXPECT=version]
+	$(MLOPS) deploy-check --env $(ENV) $(if $(EXPECT),--expect "$$EXPECT")
+
+datagen: $(STAMP) ## generate example data: OUT=file.csv|.parquet [ROWS=10000 SEED=0 DRIFT=1]
+	$(MLOPS) datagen --out "$$OUT" --rows $(or $(ROWS),10000) --seed $(or $(SEED),0) $(if $(DRIFT),--drift)
 
 bootstrap: $(STAMP) ## create/update the foundation stack in AWS once: bucket, OIDC deploy roles [REPOSITORY=owner/name]
 	$(MLOPS) bootstrap $(if $(REPOSITORY),--repository $(REPOSITORY))

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import table  # noqa: E402  # pylint: disable=wrong-import-position  # after the sys.path line
 
-from mlops.bootstrap import paired_bootstrap  # pylint: disable=wrong-import-position  # same
+from mlops.intervals import paired_bootstrap  # pylint: disable=wrong-import-position  # same
 from mlops.metrics import Predictions  # pylint: disable=wrong-import-position  # same
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from mlops.datagen import DRIFTED_COLUMNS, ID_COLUMN, TARGET, TIME_COLUMN, generate
+from mlops.stages.datagen import DRIFTED_COLUMNS, ID_COLUMN, TARGET, TIME_COLUMN, generate
 from mlops.drift_stats import column_drift
 
 ROOT = Path(__file__).resolve().parents[1]

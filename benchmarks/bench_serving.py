@@ -26,8 +26,8 @@ from _measure import ROOT, bench_table
 from mlops.config import load_config
 from mlops.data import Features, load_training, split
 from mlops.package import build
-from mlops.serve import running
-from mlops.train import train
+from mlops.server import running
+from mlops.stages.train import train
 
 
 def _post(url: str, body: bytes, content_type: str) -> float:

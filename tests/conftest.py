@@ -12,8 +12,8 @@ import yaml
 
 from mlops.cli import main
 from mlops.config import load_config
-from mlops.datagen import generate
-from mlops.schema import infer_contract, write_contract
+from mlops.stages.datagen import generate
+from mlops.contract import infer_contract, write_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ def act_world(tmp_path):
 @pytest.fixture(scope="session", name="moto_server_url")
 def _moto_server_url():
     """A real moto_server on 127.0.0.1 at a free port for the whole session; stopped at the end."""
-    from mlops.deploy import emulator  # pylint: disable=import-outside-toplevel  # only AWS tests pay for boto
+    from mlops.aws import emulator  # pylint: disable=import-outside-toplevel  # only AWS tests pay for boto
 
     with emulator() as url:
         yield url

@@ -13,10 +13,10 @@ import yaml
 from conftest import BASE_CONFIG
 from mlops.config import Config, load_config
 from mlops.data import load_training
-from mlops.datagen import generate
+from mlops.stages.datagen import generate
 from mlops.registry import Registry
-from mlops.schema import infer_contract, write_contract
-from mlops.train import train
+from mlops.contract import infer_contract, write_contract
+from mlops.stages.train import train
 
 # The repository variables a user sets from the foundation stack's outputs (make bootstrap prints them).
 ROLES = {"AWS_ROLE_ARN_STAGING": "arn:aws:iam::123456789012:role/loan-default-github-deploy-staging",

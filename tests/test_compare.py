@@ -15,13 +15,15 @@ import yaml
 
 from conftest import BASE_CONFIG, ROOT
 from mlops import champion as champion_mod
-from mlops.bootstrap import paired_bootstrap, resample_counts, weighted_metrics
-from mlops.compare import check_gates, compare, render, slice_rows
+from mlops import s3
+from mlops.intervals import paired_bootstrap, resample_counts, weighted_metrics
+from mlops.gates import check_gates, slice_rows
+from mlops.stages.compare import compare, render_reports as render
 from mlops.config import load_config
 from mlops.data import load_training
 from mlops.metrics import Predictions, compute
 from mlops.registry import Registry
-from mlops.report import MAX_COMMENT_CHARS
+from mlops.render import MAX_COMMENT_CHARS
 
 
 def _binary(n: int, seed: int, noise: float = 0.0, round_to: int | None = 2) -> Predictions:
@@ -301,7 +303,7 @@ def test_champion_a_is_the_registry_prod_model(project):
 
 def test_champion_a_s3_without_credentials_falls_through(project, monkeypatch):
     """(a) An s3:// registry without AWS credentials is skipped with a reason, not an error."""
-    monkeypatch.setattr(champion_mod, "has_cloud_credentials", lambda: False)
+    monkeypatch.setattr(s3, "has_credentials", lambda: False)
     config = _config(project, registry={"uri": "s3://bucket/prefix"})
     found = champion_mod.resolve(config, base_ref="no-such-ref")
     assert found.source == "none" and "no AWS credentials" in found.description
@@ -364,7 +366,7 @@ def test_pr_that_changes_the_evaluation_data_says_so(project):
     """When the data's fingerprint differs from the base champion's, the report says so and uses the new data."""
     champion_dir = _train_to(project, "champion")
     challenger_dir = _train_to(project, "challenger")
-    from mlops.datagen import generate  # pylint: disable=import-outside-toplevel  # only this test
+    from mlops.stages.datagen import generate  # pylint: disable=import-outside-toplevel  # only this test
 
     project.write_data(generate(900, seed=4))
     config = load_config(project.config_path)
@@ -379,7 +381,7 @@ def test_pr_that_changes_the_evaluation_data_says_so(project):
 
 def test_schema_diff_against_the_base_commit(repo):
     """Columns added, removed and changed in schema.yaml since the base commit are listed."""
-    from mlops.compare import contract_diff  # pylint: disable=import-outside-toplevel  # only this test
+    from mlops.stages.compare import contract_diff  # pylint: disable=import-outside-toplevel  # only this test
 
     base = _git(repo.root, "rev-parse", "HEAD")
     contract = yaml.safe_load((repo.root / "schema.yaml").read_text())

@@ -11,10 +11,15 @@ import yaml
 from botocore.stub import Stubber
 
 from deploy_helpers import no_aws, train_version, use_moto, write_project
-from mlops import deploy as deploy_module
+from mlops import aws as aws_module
+from mlops import cloudformation, images
+from mlops import release as release_module
 from mlops.cli import main
 from mlops.config import load_config
-from mlops.deploy import apply_stack, bootstrap, deploy, rollback
+from mlops.cloudformation import apply_stack
+from mlops.stages.bootstrap import bootstrap
+from mlops.stages.deploy import deploy
+from mlops.stages.rollback import rollback
 from mlops.errors import ConfigError, CredentialsError, DeployError, ModelError
 from mlops.package import build
 from mlops.registry import Registry
@@ -146,7 +151,7 @@ def test_real_aws_targets_without_credentials_fail_and_never_use_the_emulator(tm
     no_aws(monkeypatch, tmp_path)
     config = load_config(write_project(tmp_path / "project", registry_uri="s3://some-bucket/registry"))
     started = []
-    monkeypatch.setattr(deploy_module, "emulator", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(aws_module, "emulator", lambda *a, **k: started.append(1))
     for environment in ("staging", "prod"):
         with pytest.raises(CredentialsError, match="no AWS credentials found") as error:
             deploy(config, environment)
@@ -213,7 +218,7 @@ def test_no_op_update_counts_as_success():
 
 def test_update_rolled_back_by_cloudformation_reports_the_failure(monkeypatch):
     """UPDATE_ROLLBACK_COMPLETE (e.g. an alarm fired) is a failure that says the previous version still serves."""
-    monkeypatch.setattr(deploy_module, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(cloudformation, "_sleep", lambda seconds: None)
     client, stub = _stubbed()
     stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"))
     stub.add_response("update_stack", {"StackId": "arn:aws:cloudformation:us-east-1:1:stack/p-prod/1"})
@@ -232,7 +237,7 @@ def test_update_rolled_back_by_cloudformation_reports_the_failure(monkeypatch):
 
 def test_failed_first_create_is_deleted_and_created_again(monkeypatch):
     """A stack left in ROLLBACK_COMPLETE by a failed first create is deleted, then created afresh."""
-    monkeypatch.setattr(deploy_module, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(cloudformation, "_sleep", lambda seconds: None)
     client, stub = _stubbed()
     stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"))
     stub.add_response("delete_stack", {})
@@ -262,11 +267,11 @@ def test_default_image_refuses_a_model_its_python_cannot_install(aws, monkeypatc
     """On real AWS, AWS's Python 3.10 image is refused up front for libraries that need Python 3.11+."""
     version = train_version(aws, "abcdef1", monkeypatch)
     metadata = json.loads((aws.models_dir / version / "metadata.json").read_text())
-    assert deploy_module.image_python_conflicts({"pandas": metadata["libraries"]["pandas"]}) == [
+    assert images.python_conflicts({"pandas": metadata["libraries"]["pandas"]}) == [
         f"pandas {metadata['libraries']['pandas']} (Requires-Python >=3.11)"]
-    assert not deploy_module.image_python_conflicts(metadata["libraries"], python="3.12")
-    real = deploy_module.Target("staging", aws.deploy.environments["staging"], session=None)
+    assert not images.python_conflicts(metadata["libraries"], python="3.12")
+    real = aws_module.Target("staging", aws.deploy.environments["staging"], session=None)
     with pytest.raises(DeployError, match="cannot be served by the default image .* Nothing was deployed"):
-        deploy_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
-    emulated = deploy_module.Target("staging", aws.deploy.environments["staging"], session=None, emulated=True)
-    deploy_module._check_serving_image(aws, emulated, version, metadata)  # pylint: disable=protected-access
+        release_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
+    emulated = aws_module.Target("staging", aws.deploy.environments["staging"], session=None, emulated=True)
+    release_module._check_serving_image(aws, emulated, version, metadata)  # pylint: disable=protected-access

@@ -10,8 +10,8 @@ import pytest
 
 from deploy_helpers import no_aws, use_moto, write_project
 from mlops.config import load_config
-from mlops.deploy import bootstrap
-from mlops.doctor import check_github, format_checks, run_checks
+from mlops.stages.bootstrap import bootstrap
+from mlops.stages.doctor import check_github, format_checks, run_checks
 
 BUCKET = "test-project-artifacts-123456789012-us-east-1"
 
@@ -95,14 +95,14 @@ def test_github_variables_and_environments(github_api):
         {"name": "AWS_ROLE_ARN_PROD", "value": "arn:aws:iam::1:role/old-prod"},
     ]}
     github_api["/repos/octo/loans/environments"] = {"environments": [
-        {"name": "staging", "protection_rules": []}, {"name": "production", "protection_rules": []}]}
+        {"name": "staging", "protection_rules": []}, {"name": "prod", "protection_rules": []}]}
     outputs = {"StagingDeployRoleArn": "arn:aws:iam::1:role/staging", "ProdDeployRoleArn": "arn:aws:iam::1:role/prod"}
     checks = _by_name(check_github("octo/loans", outputs))
     assert checks["var AWS_ROLE_ARN_STAGING"].status == "ok"
     assert checks["var AWS_ROLE_ARN_PROD"].status == "fail" and "role/prod" in checks["var AWS_ROLE_ARN_PROD"].fix
     assert checks["var AWS_ROLE_ARN_READ"].status == "fail" and "gh variable set" in checks["var AWS_ROLE_ARN_READ"].fix
     assert checks["environment staging"].status == "ok"
-    assert checks["environment production"].status == "warn" and "reviewers" in checks["environment production"].fix
+    assert checks["environment prod"].status == "warn" and "reviewers" in checks["environment prod"].fix
 
 
 def test_github_missing_environment_and_unreadable_settings(github_api):
@@ -110,10 +110,10 @@ def test_github_missing_environment_and_unreadable_settings(github_api):
     github_api.clear()
     github_api["/repos/octo/loans/actions/variables"] = {"variables": []}
     github_api["/repos/octo/loans/environments"] = {"environments": [
-        {"name": "production", "protection_rules": [{"type": "required_reviewers"}]}]}
+        {"name": "prod", "protection_rules": [{"type": "required_reviewers"}]}]}
     checks = _by_name(check_github("octo/loans", {}))
     staging = checks["environment staging"]
     assert staging.status == "fail" and "New environment 'staging'" in staging.fix
-    assert checks["environment production"].status == "ok"
+    assert checks["environment prod"].status == "ok"
     (only,) = check_github("octo/missing", {})
     assert only.status == "fail" and "cannot read octo/missing" in only.detail

@@ -9,8 +9,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from mlops.datagen import DRIFTED_COLUMNS, ID_COLUMN, TARGET, TIME_COLUMN, generate
-from mlops.drift import EXIT_DRIFT
+from mlops.stages.datagen import DRIFTED_COLUMNS, ID_COLUMN, TARGET, TIME_COLUMN, generate
+from mlops.stages.drift import EXIT_DRIFT
 from mlops.drift_stats import column_drift
 
 SKIP = {ID_COLUMN, TIME_COLUMN, TARGET}
@@ -148,6 +148,18 @@ def test_reference_follows_the_champions_lineage(project):
     performance = record["performance"]
     assert performance["metric"] == "roc_auc" and performance["rows"] == 1500
     assert performance["holdout"] is not None and not performance["drifted"]
+
+
+def test_threshold_override_applies_to_every_check(project):
+    """--threshold is the threshold of the columns, the target and the prediction drift alike (drift.json)."""
+    assert project.run("train")[0] == 0
+    _write_current(project, generate(1500, seed=52, start="2024-07-01", days=31, drift=True))
+    assert project.run("drift", "--no-html", "--exit-zero", "--threshold", "0.37")[0] == 0
+    record = json.loads((project.root / "reports/drift.json").read_text())
+    assert record["settings"]["threshold"] == 0.37
+    assert {c["threshold"] for c in record["columns"]} == {0.37}
+    assert record["target_drift"]["threshold"] == 0.37
+    assert record["prediction_drift"]["threshold"] == 0.37  # was drift.threshold (0.1) before the fix
 
 
 def test_performance_drift_alone_makes_the_run_drifted(project):

@@ -34,7 +34,7 @@ from act_support import (ActResult, ActWorld, add_origin, cml_option, degrade_mo
                          posted_comment, run_workflow, workflow_run_payload)
 from deploy_helpers import served, use_moto
 from mlops.config import load_config
-from mlops.deploy import bootstrap
+from mlops.stages.bootstrap import bootstrap
 from mlops.registry import Registry
 
 pytestmark = [pytest.mark.workflow, pytest.mark.aws]

@@ -10,7 +10,9 @@ import pytest
 
 from mlops.data import load
 from mlops.errors import DataError
-from mlops.manifest import DataFile, build_manifest, list_s3, sha256_file, write_manifest
+from mlops.io import sha256_file
+from mlops.manifest import DataFile, build_manifest, write_manifest
+from mlops.s3 import list_objects
 
 CSV_V1 = "id,x\n1,0.5\n2,1.5\n"
 CSV_V2 = "id,x\n1,9.5\n2,9.5\n3,9.5\n"
@@ -67,7 +69,7 @@ def test_s3_manifest_pins_object_versions(monkeypatch, tmp_path):
         s3.put_bucket_versioning(Bucket="batches", VersioningConfiguration={"Status": "Enabled"})
         s3.put_object(Bucket="batches", Key="prod/2024-07.csv", Body=CSV_V1.encode())
         s3.put_object(Bucket="batches", Key="prod/notes.txt", Body=b"ignored")
-        found = list_s3("s3://batches/prod/")
+        found = list_objects("s3://batches/prod/", (".csv", ".parquet", ".pq"), versions=True)
         assert len(found) == 1
         listed = found[0]
         assert listed["uri"] == "s3://batches/prod/2024-07.csv" and listed["version_id"]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import multiclass_frame, regression_frame
-from mlops.datagen import generate
+from mlops.stages.datagen import generate
 
 
 def _models(project):

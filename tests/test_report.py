@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mlops.report import MAX_COMMENT_CHARS, fit_comment, fmt
+from mlops.render import MAX_COMMENT_CHARS, fit_comment, fmt
 
 
 def test_long_report_is_cut_to_comment_limit():

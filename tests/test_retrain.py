@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from mlops.config import load_config
-from mlops.datagen import generate
+from mlops.stages.datagen import generate
 from mlops.errors import MlopsError
 from mlops.registry import Registry
-from mlops.retrain import gate, update_data_source
+from mlops.config import set_data_source as update_data_source
+from mlops.stages.retrain_gate import gate
 
 
 def _promote_latest(project) -> str:

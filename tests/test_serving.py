@@ -16,8 +16,8 @@ from deploy_helpers import train_version, write_project
 from mlops.config import load_config
 from mlops.data import Features, load_training, split
 from mlops.package import build, unpack
-from mlops.schema import infer_contract, write_contract
-from mlops.serve import load_inference, running
+from mlops.contract import infer_contract, write_contract
+from mlops.server import load_inference, running
 
 
 def _package_and_load(config, version: str, root):

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import polars as pl
 
-from mlops.datagen import generate
-from mlops.schema import ColumnRule, Contract
-from mlops.validate import check_frame
+from mlops.stages.datagen import generate
+from mlops.contract import ColumnRule, Contract
+from mlops.validation import check_frame
 
 
 def test_bundled_data_passes(project):

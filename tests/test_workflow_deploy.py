@@ -9,7 +9,8 @@ import yaml
 from act_support import git, run_workflow
 from deploy_helpers import ROLES, served, train_version, use_moto
 from mlops.config import load_config
-from mlops.deploy import bootstrap, deploy
+from mlops.stages.bootstrap import bootstrap
+from mlops.stages.deploy import deploy
 
 pytestmark = [pytest.mark.workflow, pytest.mark.aws]
 

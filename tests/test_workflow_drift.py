@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from act_support import add_origin, cml_option, git, run_workflow
-from mlops.datagen import generate
+from mlops.stages.datagen import generate
 
 pytestmark = pytest.mark.workflow
 

@@ -1,10 +1,11 @@
-"""Find the champion: the model a pull request's model (the challenger) is compared against.
+"""Find the champion: the model a challenger is compared against, and whose training data drift uses.
 
 Input: the config, optionally a base git ref or SHA (``--base-ref``, ``$MLOPS_BASE_REF``,
 ``$GITHUB_BASE_REF``, else ``main``). Output: a :class:`Champion` naming a local model folder
-(``model.skops`` + ``metadata.json``) or saying plainly that there is no baseline.
+(``model.skops`` + ``metadata.json``) or saying plainly that there is no baseline, and the files
+it was trained on (:func:`training_sources`).
 
-Resolution order, first match wins:
+For a comparison (:func:`resolve`, ``make compare``), first match wins:
 
 a. ``registry``: the version the model registry's ``prod`` pointer names
    (``Registry.from_config(config).pointer("prod")``), when the registry is reachable: a local
@@ -16,6 +17,10 @@ b. ``base``: the base branch's model, trained from the base commit in a ``git wo
    comparison this way. The model file is loaded later with the committed trusted-types list.
 c. ``none``: no baseline yet (first PR, or the base commit has no pipeline): the report shows
    the challenger alone and says so.
+
+For drift (:func:`for_reference`, ``make drift``): the registry's prod model (a registry that
+cannot be read is an error there, not a fallback), else ``models/LATEST``, else none (the
+reference is then ``data.source``).
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlops import git, s3
 from mlops.config import Config
-from mlops.errors import MlopsError
-from mlops.io import atomic_dir
+from mlops.errors import MlopsError, ModelError
+from mlops.io import atomic_dir, read_json
 from mlops.lineage import MODEL_FILE
 from mlops.registry import Registry
 
@@ -46,11 +52,28 @@ TRAIN_TIMEOUT_SECONDS = 3600
 class Champion:
     """Where the champion came from; ``model_dir`` is None when there is no baseline."""
 
-    source: str  # "registry", "base" or "none"
+    source: str  # "registry", "base", "latest", "given" or "none"
     model_dir: Path | None
     description: str  # one sentence for the report
     base_sha: str | None = None
     cached: bool = False
+
+    @property
+    def metadata(self) -> dict | None:
+        """The champion's lineage record, or None without a champion."""
+        path = self.model_dir / "metadata.json" if self.model_dir else None
+        return read_json(path) if path and path.is_file() else None
+
+    @property
+    def metrics(self) -> dict | None:
+        """The champion's held-out metrics (``metrics.json``), when it carries them."""
+        path = self.model_dir / "metrics.json" if self.model_dir else None
+        return read_json(path) if path and path.is_file() else None
+
+    @property
+    def version(self) -> str | None:
+        """The champion's version id."""
+        return (self.metadata or {}).get("version")
 
 
 def cache_root(config: Config) -> Path:
@@ -58,28 +81,10 @@ def cache_root(config: Config) -> Path:
     return Path(config.resolve(os.environ.get("MLOPS_CHAMPION_CACHE", ".cache/champion")))
 
 
-def _git(root: str | Path, *args: str, check: bool = True) -> str:
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise MlopsError(f"git {' '.join(args)} failed in {root}: {getattr(exc, 'stderr', '') or exc}") from None
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def has_cloud_credentials() -> bool:
-    """True when boto3 finds AWS credentials (environment, profile, or role)."""
-    try:
-        import boto3  # pylint: disable=import-outside-toplevel  # only S3 registries pay for boto3
-
-        return boto3.Session().get_credentials() is not None
-    except Exception:  # pylint: disable=broad-exception-caught  # any failure means "no usable credentials"
-        return False
-
-
 def from_registry(config: Config) -> tuple[Champion | None, str]:
     """(a) The registry's prod model, downloaded to the cache; (None, why not) when unavailable."""
     uri = config.registry.uri
-    if uri.startswith("s3://") and not has_cloud_credentials():
+    if s3.is_s3(uri) and not s3.has_credentials():
         return None, f"registry {uri} not readable: no AWS credentials in this job (fork PRs have none)"
     if not uri.startswith("s3://") and not Path(config.resolve(uri)).is_dir():
         return None, f"registry folder {uri} does not exist"
@@ -112,15 +117,10 @@ def base_sha(config: Config, base_ref: str | None = None) -> str | None:
         candidates += [f"origin/{os.environ['GITHUB_BASE_REF']}", os.environ["GITHUB_BASE_REF"]]
     candidates += ["origin/main", "main"] if not any(candidates) else []
     for ref in filter(None, candidates):
-        sha = _git(config.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        sha = git.resolve_commit(config.root, ref)
         if sha:
             return sha
     return None
-
-
-def _repo_top(config: Config) -> Path | None:
-    top = _git(config.root, "rev-parse", "--show-toplevel", check=False)
-    return Path(top) if top else None
 
 
 def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
@@ -128,7 +128,7 @@ def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
     config_rel = Path(config.path).resolve().relative_to(top.resolve())
     with tempfile.TemporaryDirectory(prefix="mlops-champion-") as temp:
         tree = Path(temp) / "tree"
-        _git(top, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+        git.run(top, "worktree", "add", "--detach", "--quiet", str(tree), sha)
         try:
             if not (tree / config_rel).is_file():
                 return f"the base commit {sha[:12]} has no {config_rel}: no baseline yet"
@@ -152,8 +152,8 @@ def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
                 for item in (Path(temp) / "models" / version).iterdir():
                     shutil.move(item, target / item.name)
         finally:
-            _git(top, "worktree", "remove", "--force", str(tree), check=False)
-            _git(top, "worktree", "prune", check=False)
+            git.run(top, "worktree", "remove", "--force", str(tree), check=False)
+            git.run(top, "worktree", "prune", check=False)
     return ""
 
 
@@ -163,7 +163,7 @@ def from_base(config: Config, sha: str) -> Champion:
     if (dest / "metadata.json").is_file() and (dest / MODEL_FILE).is_file():
         log.info("reusing the cached base model %s", dest)
         return Champion("base", dest, f"the base branch's model, trained from {sha[:12]} (cached)", sha, True)
-    top = _repo_top(config)
+    top = git.toplevel(config.root)
     if top is None:
         return Champion("none", None, f"{config.root} is not a git repository, so there is no base branch", sha)
     why = _train_at(config, top, sha, dest)
@@ -198,15 +198,35 @@ def resolve(config: Config, mode: str = "auto", base_ref: str | None = None) -> 
     return Champion("none", None, "; ".join(reasons) or "no champion requested (--champion none)")
 
 
-def git_file(config: Config, sha: str, path: Path) -> str | None:
-    """A file's text at commit ``sha`` (``path`` is a local path inside the repository), or None."""
-    top = _repo_top(config)
-    if top is None:
-        return None
-    try:
-        rel = path.resolve().relative_to(top.resolve())
-    except ValueError:
-        return None
-    run = subprocess.run(["git", "show", f"{sha}:{rel.as_posix()}"], cwd=top, capture_output=True, text=True,
-                         timeout=60, check=False)
-    return run.stdout if run.returncode == 0 else None
+def for_reference(config: Config) -> Champion:
+    """The model whose training data is drift's reference: registry prod, else models/LATEST, else none."""
+    champion, why = from_registry(config)
+    if champion:
+        return champion
+    if "could not be read" in why or "not readable" in why:
+        raise ModelError(f"cannot read the prod pointer: {why}. Check registry.uri and your credentials")
+    latest = config.models_dir / "LATEST"
+    if latest.is_file():
+        folder = config.models_dir / latest.read_text(encoding="utf-8").strip()
+        if (folder / "metadata.json").is_file():
+            return Champion("latest", folder, f"models/LATEST `{folder.name}`")
+    return Champion("none", None, "data.source (no trained model found)")
+
+
+def training_sources(config: Config, champion: Champion) -> list[str]:
+    """The files the champion was trained on (its lineage record), or ``data.source``."""
+    metadata = champion.metadata
+    if metadata:
+        data = metadata.get("data", {})
+        source = data.get("source") or ""
+        if source.endswith(".json") and os.path.isfile(config.resolve(source)):
+            # Trained from a data manifest: the same pinned files, versions and time window.
+            return [config.resolve(source)]
+        files = [config.resolve(f) for f in data.get("files", [])]
+        if files and all("://" in f or os.path.exists(f) for f in files):
+            return files
+        if source:
+            log.warning("some training files of %s are gone; using its recorded data.source %s",
+                        champion.version, source)
+            return [config.resolve(source)]
+    return [config.resolve(config.data.source)]

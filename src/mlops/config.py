@@ -1,9 +1,11 @@
 """The one config file a forker edits (``mlops.yaml``), loaded and validated.
 
 Input: a YAML file (default ``mlops.yaml`` at the repo root, or ``$MLOPS_CONFIG``).
-Output: a frozen :class:`Config`. Only this module reads the file. An unknown key, a wrong type,
-or a bad value raises :class:`~mlops.errors.ConfigError` naming the key, the file and the
-allowed values.
+Output: a frozen :class:`Config`. Only this module reads the file (and :func:`set_data_source`
+is the one edit a stage makes to it). An unknown key, a wrong type, or a bad value raises
+:class:`~mlops.errors.ConfigError` naming the key, the file and the allowed values. Over 300
+lines because it is one pydantic model per config section plus the error messages that name
+each key; splitting it would scatter the config reference.
 """
 
 from __future__ import annotations
@@ -24,17 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, MlopsError
+from mlops.io import atomic_write_text
+from mlops.tasks import TASK_METRICS
 
 DEFAULT_PATH = "mlops.yaml"
-
-# Metrics per task; the first of each is the default primary metric.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier"),
-    "multiclass": ("macro_f1", "accuracy", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
-}
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
 
 
 class _Section(BaseModel):
@@ -150,18 +146,6 @@ class EnvironmentConfig(_Section):
     emulator: bool = Field(False, description="deploy to a local AWS emulator (moto_server), never to AWS")
 
 
-# AWS's prebuilt scikit-learn serving images (sagemaker-scikit-learn) by region: the ECR account
-# differs per region. Other regions: set deploy.image_uri.
-SKLEARN_IMAGE_ACCOUNTS = {
-    "us-east-1": "683313688378", "us-east-2": "257758044811", "us-west-1": "746614075791",
-    "us-west-2": "246618743249", "eu-west-1": "141502667606", "eu-west-2": "764974769150",
-    "eu-central-1": "492215442770", "ap-southeast-1": "121021644041", "ap-southeast-2": "783357654285",
-    "ap-northeast-1": "354813040037",
-}
-SKLEARN_IMAGE_TAG = "1.4-2-cpu-py3"  # scikit-learn 1.4.2 on Python 3.10: see README "Serving image"
-SKLEARN_IMAGE_PYTHON = "3.10"  # the Python of that image: deploys check the model's libraries install on it
-
-
 class DeployConfig(_Section):
     """Deploy targets; an ``emulator`` environment (``local``) runs against moto_server on 127.0.0.1."""
 
@@ -195,19 +179,6 @@ class DeployConfig(_Section):
                     "a version must pass a real environment before a real one"
                 )
         return self
-
-    @property
-    def serving_image(self) -> str:
-        """The serving image: ``image_uri``, or AWS's prebuilt scikit-learn image for the region."""
-        if self.image_uri:
-            return self.image_uri
-        account = SKLEARN_IMAGE_ACCOUNTS.get(self.region)
-        if account is None:
-            raise ConfigError(
-                f"deploy.region {self.region!r} has no known prebuilt scikit-learn image; set deploy.image_uri "
-                "(see the SageMaker docs 'Docker Registry Paths and Example Code', sagemaker-scikit-learn)"
-            )
-        return f"{account}.dkr.ecr.{self.region}.amazonaws.com/sagemaker-scikit-learn:{SKLEARN_IMAGE_TAG}"
 
 
 class Config(_Section):
@@ -349,3 +320,17 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, str(path), data)) from None
     return config.located(path)
+
+
+def set_data_source(config: Config, value: str) -> bool:
+    """Point ``data.source`` in the config file at ``value`` (a one-line, reviewable edit); False if it already is."""
+    path = Path(config.path)
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(r"^(data:\s*\n(?:[ \t]+.*\n|\s*\n)*?[ \t]+source:[ \t]*)([^#\n]*?)([ \t]*(#.*)?)$", re.M)
+    match = pattern.search(text)
+    if match is None:
+        raise MlopsError(f"cannot find data.source in {path}; set it to {value} by hand")
+    if match.group(2).strip().strip("'\"") == value:
+        return False
+    atomic_write_text(path, text[:match.start(2)] + value + text[match.end(2):])
+    return True

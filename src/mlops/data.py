@@ -9,7 +9,6 @@ on the same rows.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import logging
 import os
@@ -21,12 +20,15 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from mlops import s3, sources
 from mlops.config import Config
 from mlops.errors import DataError
+from mlops.io import fingerprint_files
+from mlops.manifest import load_manifest
 
 log = logging.getLogger(__name__)
 
-_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # keys: sources.DATA_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -43,32 +45,6 @@ class Dataset:
         return self.frame.height
 
 
-def _s3_download(uri: str, workdir: str) -> list[str]:
-    import boto3  # pylint: disable=import-outside-toplevel  # only S3 sources pay for boto3
-
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    client = boto3.client("s3")
-    try:
-        listing = client.list_objects_v2(Bucket=bucket, Prefix=key)
-    except Exception as exc:  # botocore raises many kinds; all mean "cannot read this source"
-        raise DataError(f"cannot list {uri}: {exc}. Check the URI and your AWS credentials") from None
-    keys = sorted(obj["Key"] for obj in listing.get("Contents", []) if Path(obj["Key"]).suffix in _READERS)
-    paths = []
-    for index, item in enumerate(keys):
-        target = os.path.join(workdir, f"{index:05d}{Path(item).suffix}")
-        client.download_file(bucket, item, target)
-        paths.append(target)
-    return paths
-
-
-def _expand(source: str) -> list[str]:
-    if any(char in source for char in "*?["):
-        return sorted(glob.glob(source, recursive=True))
-    if os.path.isdir(source):
-        return sorted(str(p) for p in Path(source).iterdir() if p.suffix in _READERS)
-    return [source] if os.path.exists(source) else []
-
-
 def _read_one(path: str, label: str) -> pl.DataFrame:
     kind = _READERS.get(Path(path).suffix.lower())
     if kind is None:
@@ -83,30 +59,19 @@ def _read_one(path: str, label: str) -> pl.DataFrame:
         raise DataError(f"{label}: cannot read {path} as {kind}: {str(exc).splitlines()[0]}") from None
 
 
-def fingerprint_files(paths: list[str]) -> str:
-    """sha256 over the files' bytes in order: the data part of the lineage record."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load(source: str, label: str = "data.source") -> Dataset:
     """Read every file of ``source`` into one frame; ``label`` names the config key in errors."""
     if source.endswith(".json"):  # a data manifest (mlops.manifest): exactly the files it pins
-        from mlops.manifest import load_manifest  # pylint: disable=import-outside-toplevel  # only manifests need it
-
         frame, files, fingerprint = load_manifest(source, label, _read_one)
         return Dataset(frame=frame, files=files, fingerprint=fingerprint)
     with tempfile.TemporaryDirectory(prefix="mlops-data-") as workdir:
-        paths = _s3_download(source, workdir) if source.startswith("s3://") else _expand(source)
-        if not paths:
+        found = sources.entries(source)
+        if not found:
             raise DataError(
                 f"{label}: no data found at {source}; check the path in mlops.yaml "
                 "(a file, a folder, a glob, or an s3:// URI of .csv/.parquet files)"
             )
+        paths = [str(sources.local_copy(entry, Path(workdir), index)) for index, entry in enumerate(found)]
         frames = [_read_one(path, label) for path in paths]
         fingerprint = fingerprint_files(paths)
     try:
@@ -116,7 +81,25 @@ def load(source: str, label: str = "data.source") -> Dataset:
     if frame.height == 0:
         raise DataError(f"{label}: {source} has a header but no rows; add data rows")
     log.info("loaded %s rows x %s columns from %s", frame.height, frame.width, source)
-    files = tuple(paths) if not source.startswith("s3://") else (source,)
+    files = tuple(paths) if not s3.is_s3(source) else (source,)
+    return Dataset(frame=frame, files=files, fingerprint=fingerprint)
+
+
+def load_many(locations: list[str], label: str) -> Dataset:
+    """Read several sources (each a path, glob, s3:// URI or manifest) into one frame."""
+    parts = [load(location, label=label) for location in locations]
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        frame = pl.concat([p.frame for p in parts], how="diagonal_relaxed")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{label}: {locations} do not share columns/types: {exc}") from None
+    files = tuple(f for p in parts for f in p.files)
+    local = [f for f in files if "://" not in f]
+    if len(local) == len(files):
+        fingerprint = fingerprint_files(local)
+    else:
+        fingerprint = hashlib.sha256("".join(p.fingerprint for p in parts).encode()).hexdigest()
     return Dataset(frame=frame, files=files, fingerprint=fingerprint)
 
 

@@ -1,20 +1,54 @@
-"""Worker process for the evidently HTML drift report (``python -m mlops.drift_html``).
+"""evidently's HTML drift report, built in a worker process (``python -m mlops.drift_html``).
 
-It imports evidently first (3-5 s), then reads one JSON job from stdin: Parquet samples of the
-reference and current data, the column kinds, the method and threshold per column (the ones
-:mod:`mlops.drift_stats` used on the full data) and the output path. It writes evidently's
+The worker imports evidently first (3-5 s), then reads one JSON job from stdin: Parquet samples
+of the reference and current data, the column kinds, the method and threshold per column (the
+ones :mod:`mlops.drift_stats` used on the full data) and the output path. It writes evidently's
 ``DataDriftPreset`` report there atomically. An empty line means "no report": exit quietly.
-The drift check starts it before reading data, so the import overlaps the real work.
+:class:`HtmlReport` is the drift stage's side of it: started before the data is read, so the
+import overlaps the real work.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 
-def build(job: dict) -> None:
+class HtmlReport:
+    """evidently's HTML report, built by a worker process started before the data is read."""
+
+    def __init__(self, enabled: bool):
+        self.process = None
+        if enabled:
+            # The worker imports this same mlops package, whatever the venv's install points at.
+            package_root = str(Path(__file__).resolve().parents[1])
+            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with  # lives across the check
+                [sys.executable, "-m", "mlops.drift_html"], env={**os.environ, "PYTHONPATH": path},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+
+    def finish(self, job: dict | None, timeout: float = 600) -> str | None:
+        """Send the job (None cancels) and wait; return an error message or None."""
+        if self.process is None:
+            return None
+        try:
+            _, err = self.process.communicate(json.dumps(job) + "\n" if job else "\n", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            return f"the evidently report took longer than {timeout:.0f}s and was stopped"
+        if self.process.returncode != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            return lines[-1] if lines else f"exit code {self.process.returncode}"
+        return None
+
+
+def build_report(job: dict) -> None:
     """Run evidently's DataDriftPreset on the samples and save its HTML report."""
     import pandas as pd  # pylint: disable=import-outside-toplevel  # imported with evidently, in the worker only
     from evidently import DataDefinition, Dataset, Report  # pylint: disable=import-outside-toplevel  # same
@@ -47,7 +81,7 @@ def main() -> int:
     line = sys.stdin.readline().strip()
     if not line:
         return 0
-    build(json.loads(line))
+    build_report(json.loads(line))
     return 0
 
 

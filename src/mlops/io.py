@@ -1,10 +1,13 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename.
+"""Files: atomic writes (write to a temporary file beside the target, then rename), JSON, hashing.
 
 A stage that fails half-way leaves the previous artifact (or none), never a half-written one.
+Hashes are sha256 over file bytes: one file (:func:`sha256_file`) or several in order
+(:func:`fingerprint_files`, the data part of a model's lineage).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -67,3 +70,24 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _update(digest, path: str | os.PathLike) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of one file's bytes."""
+    digest = hashlib.sha256()
+    _update(digest, path)
+    return digest.hexdigest()
+
+
+def fingerprint_files(paths) -> str:
+    """sha256 over several files' bytes, in the given order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        _update(digest, path)
+    return digest.hexdigest()

@@ -1,15 +1,13 @@
 """Lineage: what produced a model (git SHA, version id, library versions) and where models are.
 
-Input: the config and the repository. Output: version ids, the lineage fields of
-``metadata.json``, and model folders resolved from ``models/LATEST``. Standard library only, so
-light stages (report, registry) need not import scikit-learn.
+Input: the config and a commit SHA (:func:`mlops.git.head_sha`). Output: version ids, the
+lineage fields of ``metadata.json``, and model folders resolved from ``models/LATEST``. Standard
+library only, so light stages (report, registry) need not import scikit-learn.
 """
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -21,19 +19,6 @@ from mlops.io import read_json
 # The model file inside a model folder (models/<version>/, registry versions, packages).
 MODEL_FILE = "model.skops"
 LIBRARIES = ("scikit-learn", "pandas", "polars", "numpy", "scipy", "skops", "pandera")
-
-
-def git_sha(root: str) -> str:
-    """The commit being built: ``$GITHUB_SHA`` in Actions, else ``git rev-parse``, else 'unknown'."""
-    if os.environ.get("MLOPS_GIT_SHA"):
-        return os.environ["MLOPS_GIT_SHA"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GITHUB_SHA", "unknown")
 
 
 def new_version(sha: str, now: datetime | None = None) -> str:
@@ -51,7 +36,6 @@ def library_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
 
 
 def resolve_model_dir(config: Config, model: str | None = None) -> Path:

@@ -14,7 +14,6 @@ training data cannot change silently under a merged config.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,12 +25,19 @@ from typing import Callable
 
 import polars as pl
 
+from mlops import s3
 from mlops.errors import DataError
-from mlops.io import atomic_write_json
+from mlops.io import atomic_write_json, fingerprint_files, read_json, sha256_file
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mlops-data-manifest/1"
+RETRAIN_DIR = "retrain"  # reports/retrain/: a retrain's staged manifest, its record, and its reports
+
+
+def staged_paths(reports_dir: Path) -> tuple[Path, Path]:
+    """Where ``make collect`` stages a retrain's manifest and its record (read by ``make propose``)."""
+    return reports_dir / RETRAIN_DIR / "manifest.json", reports_dir / RETRAIN_DIR / "collect.json"
 
 
 @dataclass(frozen=True)
@@ -47,60 +53,6 @@ class DataFile:
     etag: str | None = None
     first: str | None = None
     last: str | None = None
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def _s3_client():
-    import boto3  # pylint: disable=import-outside-toplevel  # only S3 data pays for boto3
-
-    return boto3.client("s3")
-
-
-def list_s3(uri: str) -> list[dict]:
-    """Objects under an s3:// prefix (CSV/Parquet): key, size, ETag, and VersionId when versioned."""
-    bucket, prefix = _split_s3(uri)
-    client = _s3_client()
-    try:
-        objects = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            objects.extend(page.get("Contents", []))
-        found = []
-        for obj in sorted(objects, key=lambda o: o["Key"]):
-            if Path(obj["Key"]).suffix.lower() not in (".csv", ".parquet", ".pq"):
-                continue
-            head = client.head_object(Bucket=bucket, Key=obj["Key"])
-            version = head.get("VersionId")
-            found.append({"uri": f"s3://{bucket}/{obj['Key']}", "bytes": obj["Size"],
-                          "etag": head.get("ETag", "").strip('"') or None,
-                          "version_id": version if version and version != "null" else None})
-        return found
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds: all mean unreadable
-        raise DataError(f"cannot list {uri}: {exc}. Check the URI and your AWS credentials") from None
-
-
-def fetch_s3(uri: str, version_id: str | None, dest: Path) -> Path:
-    """Download one object (at ``version_id`` when given) to ``dest``."""
-    bucket, key = _split_s3(uri)
-    extra = {"VersionId": version_id} if version_id else None
-    try:
-        _s3_client().download_file(bucket, key, str(dest), ExtraArgs=extra)
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds
-        where = f" version {version_id}" if version_id else ""
-        raise DataError(f"cannot read {uri}{where}: {exc}") from None
-    return dest
 
 
 def time_range(frame: pl.DataFrame, column: str | None) -> tuple[str | None, str | None]:
@@ -139,6 +91,13 @@ def write_manifest(path: Path, record: dict) -> None:
     log.info("wrote %s: %s files, %s rows", path, len(record["files"]), record["rows"])
 
 
+def listed_files(source: str) -> list[dict]:
+    """The files a manifest lists, local URIs made absolute (resolved against the manifest's folder)."""
+    base = Path(source).resolve().parent
+    return [{**entry, "uri": entry["uri"] if "://" in entry["uri"] else str(base / entry["uri"])}
+            for entry in read_json(source).get("files", [])]
+
+
 def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataFrame]):
     """Every file the manifest lists, checked against its sha256: (frame, files, fingerprint).
 
@@ -151,12 +110,12 @@ def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataF
         raise DataError(f"{label}: cannot read the data manifest {source}: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT or not record.get("files"):
         raise DataError(f"{label}: {source} is not a data manifest ({FORMAT} with a non-empty 'files' list)")
-    frames, files, digest = [], [], hashlib.sha256()
+    frames, files, locals_ = [], [], []
     with tempfile.TemporaryDirectory(prefix="mlops-manifest-") as workdir:
         for index, entry in enumerate(record["files"]):
             uri = entry["uri"]
-            if uri.startswith("s3://"):
-                local = fetch_s3(uri, entry.get("version_id"), Path(workdir) / f"{index:05d}{Path(uri).suffix}")
+            if s3.is_s3(uri):
+                local = s3.download(uri, Path(workdir) / f"{index:05d}{Path(uri).suffix}", entry.get("version_id"))
             else:
                 local = path.resolve().parent / uri
                 uri = str(local)
@@ -169,11 +128,10 @@ def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataF
                     f"(sha256 {actual[:12]}..., manifest says {entry['sha256'][:12]}...); restore the file "
                     "or run `make retrain` to write a new manifest"
                 )
-            with open(local, "rb") as handle:
-                while chunk := handle.read(1 << 22):
-                    digest.update(chunk)
+            locals_.append(local)
             frames.append(reader(str(local), label))
             files.append(uri)
+        fingerprint = fingerprint_files(locals_)
     try:
         frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except pl.exceptions.PolarsError as exc:
@@ -184,4 +142,4 @@ def load_manifest(source: str, label: str, reader: Callable[[str, str], pl.DataF
         # The same rows the retrain trained on: the window's cutoff applies on every load.
         frame = frame.filter(pl.col(column) >= datetime.fromisoformat(window["from"]))
     log.info("loaded %s rows from %s files of the manifest %s", frame.height, len(files), source)
-    return frame, tuple(files), digest.hexdigest()
+    return frame, tuple(files), fingerprint

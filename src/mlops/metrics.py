@@ -1,7 +1,8 @@
 """Metrics per task, shared by evaluate and compare.
 
 Input: true labels/values and a model's predictions (labels, and probabilities for classifiers).
-Output: a dict of metric name to float, names as in :data:`mlops.config.TASK_METRICS`.
+Output: a dict of metric name to float, names as in :data:`mlops.tasks.TASK_METRICS`, and the
+confusion matrix.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import numpy as np
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from mlops.config import LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,13 @@ def compute(task: str, pred: Predictions) -> dict[str, float]:
     }
 
 
-def higher_is_better(metric: str) -> bool:
-    """Direction of a metric: True when larger is better."""
-    return metric not in LOWER_IS_BETTER
+def confusion(pred: Predictions) -> tuple[list, np.ndarray]:
+    """Labels and the confusion matrix (rows: true, columns: predicted)."""
+    labels = list(pred.classes)
+    return labels, skm.confusion_matrix(pred.y_true, pred.y_pred, labels=labels)
+
+
+def confusion_record(pred: Predictions) -> dict:
+    """The confusion matrix as JSON: {"labels", "matrix"}."""
+    labels, matrix = confusion(pred)
+    return {"labels": [str(x) for x in labels], "matrix": matrix.tolist()}

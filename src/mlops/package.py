@@ -24,8 +24,9 @@ from mlops.errors import ConfigError, ModelError
 from mlops.io import atomic_path, atomic_write_text, read_json
 from mlops.lineage import MODEL_FILE
 from mlops.model import TRUSTED_TYPES_FILE
-from mlops.report import environment
-from mlops.schema import load_contract
+from mlops.contract import load_contract
+from mlops.images import serving_image
+from mlops.render import render
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,11 @@ def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
                 for name in sorted(files):
                     _add(tar, name, files[name])
     try:
-        image = config.deploy.serving_image
+        image = serving_image(config)
     except ConfigError:
         image = "set deploy.image_uri (no prebuilt image known for this region)"
-    card = environment().get_template("model_card.md.j2").render(
-        project=config.project, meta=metadata, metrics=metrics, features=schema["features"],
+    card = render(
+        "model_card.md.j2", project=config.project, meta=metadata, metrics=metrics, features=schema["features"],
         columns=schema["columns"], rules={name: _rule_text(schema["columns"][name]) for name in schema["features"]},
         pins=pins, image=image,
     )

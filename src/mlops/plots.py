@@ -1,11 +1,13 @@
 """Evaluation plots as SVG files (matplotlib, no display needed).
 
-Input: :class:`~mlops.metrics.Predictions` and the task. Output: ``reports/plots/<name>.svg``;
-the HTML report inlines them, so it stays one self-contained file.
+Input: :class:`~mlops.metrics.Predictions` and the task, or curves of two models. Output:
+``reports/plots/<name>.svg`` (:func:`make_plots`) and inline SVG text (:func:`curve_overlays`);
+the HTML reports inline them, so each stays one self-contained file.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +20,7 @@ from sklearn import metrics as skm  # pylint: disable=wrong-import-position  # s
 from sklearn.calibration import calibration_curve  # pylint: disable=wrong-import-position  # same
 
 from mlops.io import atomic_path  # pylint: disable=wrong-import-position  # same
-from mlops.metrics import Predictions  # pylint: disable=wrong-import-position  # same
+from mlops.metrics import Predictions, confusion  # pylint: disable=wrong-import-position  # same
 
 
 def _save(fig, folder: Path, name: str) -> Path:
@@ -27,12 +29,6 @@ def _save(fig, folder: Path, name: str) -> Path:
         fig.savefig(temp, format="svg", bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def confusion(pred: Predictions) -> tuple[list, np.ndarray]:
-    """Labels and the confusion matrix (rows: true, columns: predicted)."""
-    labels = list(pred.classes)
-    return labels, skm.confusion_matrix(pred.y_true, pred.y_pred, labels=labels)
 
 
 def _confusion_plot(pred: Predictions, folder: Path) -> Path:
@@ -102,4 +98,23 @@ def make_plots(task: str, pred: Predictions, folder: Path, max_points: int = 20_
     out = {"confusion_matrix": _confusion_plot(pred, folder)}
     if task == "binary":
         out.update(_binary_plots(pred, folder))
+    return out
+
+
+def curve_overlays(curves: dict) -> dict[str, str]:
+    """ROC / PR overlays of several models as inline SVG text ({} when there are no curves)."""
+    if not curves:
+        return {}
+    out = {}
+    for key, title, xlabel, ylabel in (("roc", "ROC curve", "false positive rate", "true positive rate"),
+                                       ("pr", "Precision-recall curve", "recall", "precision")):
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        for label, values in curves[key].items():
+            ax.plot(curves["grid"], values, marker="o", label=label)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="lower right" if key == "roc" else "lower left")
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        plt.close(fig)
+        out[key] = buffer.getvalue()[buffer.getvalue().find("<svg"):]
     return out

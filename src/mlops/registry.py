@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from mlops import s3
 from mlops.config import Config
 from mlops.errors import DeployError, ModelError
 from mlops.io import atomic_write_text
@@ -95,10 +96,8 @@ class S3Store(Store):
     """A registry under an s3:// prefix (boto3; honours AWS_ENDPOINT_URL for emulators)."""
 
     def __init__(self, bucket: str, prefix: str, client=None):
-        import boto3  # pylint: disable=import-outside-toplevel  # only S3 registries pay for boto3
-
         self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = client or boto3.client("s3")
+        self.client = client or s3.client()
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -140,10 +139,28 @@ class Registry:
     def from_config(cls, config: Config, uri: str | None = None) -> Registry:
         """The registry named by ``registry.uri`` (or ``uri``)."""
         uri = uri or config.registry.uri
-        if uri.startswith("s3://"):
-            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-            return cls(S3Store(bucket, prefix), config.project)
+        if s3.is_s3(uri):
+            return cls(S3Store(*s3.parse(uri)), config.project)
         return cls(LocalStore(Path(config.resolve(uri))), config.project)
+
+    @classmethod
+    def for_target(cls, config: Config, target) -> Registry:
+        """The registry a deploy target uses: S3 for AWS; a local folder for emulators (never real S3).
+
+        ``target`` is a :class:`mlops.aws.Target` (its ``emulator`` flag, ``environment`` and ``client``).
+        """
+        uri = config.registry.uri
+        if target.emulator:
+            folder = config.resolve(".registry" if s3.is_s3(uri) else uri)
+            return cls(LocalStore(Path(folder)), config.project)
+        if not s3.is_s3(uri):
+            raise DeployError(
+                f"registry.uri in {config.path} is the local folder {uri!r}, but {target.environment} runs on AWS "
+                "and SageMaker reads the model from S3. Set registry.uri to the RegistryUri output of the "
+                "foundation stack (`make bootstrap` prints it), e.g. "
+                "s3://<project>-artifacts-<account>-<region>/registry"
+            )
+        return cls(S3Store(*s3.parse(uri), client=target.client("s3")), config.project)
 
     def _key(self, *parts: str) -> str:
         return "/".join((self.project, *parts))

@@ -23,12 +23,13 @@ from typing import Callable
 import numpy as np
 
 from mlops.config import Config
-from mlops.data import Features, load_training, split
+from mlops.data import load_training, split
 from mlops.errors import DeployError
 from mlops.io import read_json
 from mlops.lineage import MODEL_FILE
 from mlops.model import load_model
 from mlops.package import unpack
+from mlops.scoring import features_of
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Rows:
 
 def held_out_rows(config: Config, metadata: dict, count: int) -> Rows:
     """The first ``count`` held-out rows of ``data.source`` (the split every model is scored on)."""
-    features = Features(tuple(metadata["features"]["numeric"]), tuple(metadata["features"]["categorical"]))
+    features = features_of(metadata)
     parts = split(config, load_training(config).frame, features)
     frame = parts.x_test.iloc[:count].reset_index(drop=True)
     records = []

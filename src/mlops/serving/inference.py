@@ -13,7 +13,8 @@ This file is self-contained (standard library, numpy, pandas, skops only): it ru
 container, where the ``mlops`` package is not installed. The container calls ``model_fn`` once,
 then ``input_fn`` -> ``predict_fn`` -> ``output_fn`` per request. A rejected request travels
 through ``predict_fn`` as a :class:`Rejected` value, because the container turns exceptions
-into HTTP 500; ``output_fn`` answers it with its 4xx status.
+into HTTP 500; ``output_fn`` answers it with its 4xx status. Over 300 lines because the container
+loads this one file: parsing, the contract checks and the answers cannot be split into modules.
 """
 
 from __future__ import annotations

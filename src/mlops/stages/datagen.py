@@ -5,13 +5,17 @@ timestamp, 15 numeric and 7 categorical features, the ``default`` target), some 
 values, and a target with learnable signal. ``drift=True`` makes a later "production" period
 in which the columns in :data:`DRIFTED_COLUMNS` shift; every other column keeps its distribution.
 
-``python -m mlops datagen --rows N --out PATH`` writes any size (1M+ rows for benchmarks).
+``python -m mlops datagen --rows N --out PATH`` (:func:`run`) writes any size as CSV or Parquet
+(1M+ rows for benchmarks).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from mlops.context import Context, Result
+from mlops.io import atomic_path
 
 TARGET = "default"
 ID_COLUMN = "loan_id"
@@ -125,3 +129,16 @@ def generate(  # pylint: disable=too-many-locals  # one local per column keeps t
     for column, share in (("annual_income", 0.02), ("employment_years", 0.05), ("savings_balance", 0.03)):
         frame.loc[rng.random(n) < share, column] = np.nan
     return frame
+
+
+def run(ctx: Context, *, rows: int = 10_000, seed: int = 0, start: str = "2024-01-01", days: int = 181,
+        drift: bool = False, out: str = "") -> Result:
+    """Write ``rows`` generated applications to ``out`` (.csv or .parquet)."""
+    del ctx  # no config needed: the generator is self-contained
+    frame = generate(rows, seed, start=start, days=days, drift=drift)
+    with atomic_path(out) as temp:
+        if out.endswith(".parquet"):
+            frame.to_parquet(temp, index=False)
+        else:
+            frame.to_csv(temp, index=False)
+    return Result(message=f"Wrote {len(frame)} rows to {out}")

@@ -1,5 +1,8 @@
 """The data contract: a reviewable YAML file (``schema.yaml``) and the pandera schema built from it.
 
+Checking data against it is :mod:`mlops.validation`; ``make schema`` (:mod:`mlops.stages.schema`)
+drafts it.
+
 Input: ``data.schema_file`` from the config, or a data frame to infer a first draft from
 (``make schema``). Output: a :class:`Contract` that builds a pandera (polars backend) schema.
 

@@ -1,10 +1,10 @@
-"""Serve a packaged model over HTTP with the SageMaker container's routes (``make serve``).
+"""An HTTP server with the SageMaker container's routes, serving one packaged model.
 
-Input: a ``model.tar.gz`` built by :mod:`mlops.package` (by default from ``models/LATEST``).
-Output: an HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``): ``GET /ping`` answers 200
-once the model is loaded, ``POST /invocations`` runs the package's own ``code/inference.py``
-(``input_fn`` -> ``predict_fn`` -> ``output_fn``), exactly the file the container runs. The
-deploy smoke test uses it when the target is an emulator, which cannot run a container.
+Input: a ``model.tar.gz`` built by :mod:`mlops.package`. Output: a server on 127.0.0.1 (stdlib
+``ThreadingHTTPServer``): ``GET /ping`` answers 200 once the model is loaded, ``POST
+/invocations`` runs the package's own ``code/inference.py`` (``input_fn`` -> ``predict_fn`` ->
+``output_fn``), exactly the file the container runs. ``make serve`` runs it in the foreground;
+the deploy smoke test uses it when the target is an emulator, which cannot run a container.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ import logging
 import sys
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 
-from mlops.config import Config
 from mlops.errors import ModelError
-from mlops.package import build, unpack
-from mlops.lineage import resolve_model_dir
+from mlops.package import unpack
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +108,3 @@ def running(tarball: Path, port: int = 0) -> Iterator[InferenceServer]:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
-
-
-def serve(config: Config, model: str | None = None, port: int = 8080) -> None:
-    """Package the model (default ``models/LATEST``) and serve it until interrupted."""
-    model_dir = resolve_model_dir(config, model)
-    with tempfile.TemporaryDirectory(prefix="mlops-package-") as workdir:
-        package = build(config, model_dir, Path(workdir))
-        with running(package.tarball, port) as server:
-            print(f"Serving {package.version} on {server.url} (GET /ping, POST /invocations; Ctrl-C stops)")
-            print(f"  curl -s {server.url}/invocations -H 'Content-Type: text/csv' --data-binary @rows.csv")
-            while True:
-                time.sleep(3600)

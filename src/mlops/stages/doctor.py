@@ -9,19 +9,17 @@ fix it; exit code 1 when any check fails.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from mlops import github, sources
 from mlops.config import Config, load_config
+from mlops.context import Context, Result
 from mlops.errors import MlopsError
 
 # Repository variables the workflows read, and the foundation-stack output each should equal.
@@ -31,7 +29,7 @@ GITHUB_VARIABLES = {
     "AWS_ROLE_ARN_READ": "ReadOnlyRoleArn",
     "AWS_REGION": None,
 }
-GITHUB_ENVIRONMENTS = ("staging", "production")
+GITHUB_ENVIRONMENTS = ("staging", "prod")  # the same names as deploy.environments
 FOUNDATION_OUTPUTS = ("ArtifactBucket", "RegistryUri", "SageMakerExecutionRoleArn", *(
     output for output in GITHUB_VARIABLES.values() if output))
 
@@ -103,7 +101,7 @@ def check_tools(root: Path) -> list[Check]:
 
 def check_repository(config: Config) -> list[Check]:
     """The config, the data contract and the training data are in place."""
-    from mlops.schema import load_contract  # pylint: disable=import-outside-toplevel  # pandera is slow to import
+    from mlops.contract import load_contract  # pylint: disable=import-outside-toplevel  # pandera is slow to import
 
     checks = [Check("config", "ok", f"{config.path}: project {config.project}, task {config.task}")]
     try:
@@ -115,24 +113,12 @@ def check_repository(config: Config) -> list[Check]:
     if source.startswith("s3://"):
         checks.append(Check("data", "skip", f"{source} is checked when AWS credentials are present"))
     else:
-        import glob  # pylint: disable=import-outside-toplevel  # only for local sources
-
-        found = glob.glob(config.resolve(source))
+        found = sources.entries(config.resolve(source)) if not source.endswith(".json") or \
+            Path(config.resolve(source)).is_file() else []
         checks.append(Check("data", "ok" if found else "fail",
                             f"{source}: {len(found)} file(s)" if found else f"{source}: nothing found",
                             "" if found else "fix data.source in mlops.yaml"))
     return checks
-
-
-def github_repository(root: Path) -> str | None:
-    """owner/name of the origin remote when it is on GitHub."""
-    try:
-        url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GITHUB_REPOSITORY")
-    match = re.search(r"github\.com[:/]([^/]+/[^/]+?)(?:\.git)?$", url)
-    return match.group(1) if match else os.environ.get("GITHUB_REPOSITORY")
 
 
 def check_aws(config: Config) -> tuple[list[Check], dict]:
@@ -174,29 +160,19 @@ def check_aws(config: Config) -> tuple[list[Check], dict]:
     return checks, outputs
 
 
-def _github_get(path: str, token: str):
-    request = urllib.request.Request(
-        f"{os.environ.get('GITHUB_API_URL', 'https://api.github.com')}{path}",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-                 "X-GitHub-Api-Version": "2022-11-28"},
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        return json.loads(response.read())
-
-
 def check_github(repository: str | None, outputs: dict) -> list[Check]:
     """With a token: the repository variables and environments the workflows expect."""
-    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
+    token = github.token()
     if not token or not repository:
         why = "no GH_TOKEN" if not token else "no GitHub origin remote"
         return [Check("github", "skip", f"{why}: repository variables and environments not checked",
                       "export GH_TOKEN=$(gh auth token) to check them")]
     try:
-        variables = {v["name"]: v["value"] for v in _github_get(f"/repos/{repository}/actions/variables",
+        variables = {v["name"]: v["value"] for v in github.api("GET", f"/repos/{repository}/actions/variables",
                                                                  token).get("variables", [])}
-        environments = {e["name"]: e for e in _github_get(f"/repos/{repository}/environments",
+        environments = {e["name"]: e for e in github.api("GET", f"/repos/{repository}/environments",
                                                             token).get("environments", [])}
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (github.ApiError, ValueError) as error:
         return [Check("github", "fail", f"cannot read {repository}'s settings: {error}",
                       "use a token with repository administration: read")]
     checks = []
@@ -218,9 +194,9 @@ def check_github(repository: str | None, outputs: dict) -> list[Check]:
                                 f"create it: Settings > Environments > New environment '{name}'"))
             continue
         reviewers = any(rule.get("type") == "required_reviewers" for rule in environment.get("protection_rules", []))
-        if name == "production" and not reviewers:
+        if name == "prod" and not reviewers:
             checks.append(Check(f"environment {name}", "warn", "no required reviewers: prod deploys without approval",
-                                "add required reviewers to the 'production' environment"))
+                                "add required reviewers to the 'prod' environment"))
         else:
             checks.append(Check(f"environment {name}", "ok", "present" + (", reviewers required" if reviewers else "")))
     return checks
@@ -237,7 +213,19 @@ def run_checks(config_path: str | None = None, root: Path | None = None) -> list
         return checks + [Check("config", "fail", first, "fix mlops.yaml (README: Config reference)")]
     checks += check_repository(config)
     aws, outputs = check_aws(config)
-    return checks + aws + check_github(github_repository(root), outputs)
+    return checks + aws + check_github(github.repository(root), outputs)
+
+
+def run(ctx: Context) -> Result:
+    """Every check; exit 1 naming the failed ones."""
+    checks = run_checks(ctx.config_path)
+    report = format_checks(checks)
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        return Result(message=report, exit_code=1,
+                      error=f"{len(failed)} check(s) failed: {', '.join(failed)}; fix them as shown above")
+    skipped = " (some skipped: see above)" if any(c.status == "skip" for c in checks) else ""
+    return Result(message=f"{report}\nAll checks passed{skipped}")
 
 
 def format_checks(checks: list[Check]) -> str:

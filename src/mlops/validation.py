@@ -1,9 +1,11 @@
-"""Validate data against the data contract (``make validate``).
+"""Check a frame against the data contract: every failure at once, as records and as a table.
 
-Input: the training data (``data.source``) or any other frame, and ``schema.yaml``.
-Output: ``reports/validation.json`` (passed, rows, every failure with counts and examples) and a
-readable table. Every failure is collected at once (pandera ``lazy=True``, polars backend);
-the stage exits non-zero when any is found.
+Input: a polars frame and a :class:`~mlops.contract.Contract`. Output: the JSON-able result
+``{passed, source, schema_file, rows, columns, failures, seconds}`` (each failure: column,
+problem, rows, examples) and a plain-text table. Failures are collected at once (pandera
+``lazy=True``, polars backend) after a dtype pass of our own. Used by ``make validate``
+(:mod:`mlops.stages.validate`, which writes ``reports/validation.json``) and by the stages that
+check their data before they use it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandera.polars as pa
 import polars as pl
 
 from mlops.errors import ValidationFailed
-from mlops.schema import DTYPES, Contract
+from mlops.contract import DTYPES, Contract
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +165,14 @@ def validate(frame: pl.DataFrame, contract: Contract, *, source: str) -> dict:
     return result
 
 
+def failure_message(result: dict) -> str:
+    """What broke: the source, the contract, and the failure table, with the fix."""
+    return (f"{result['source']} broke the data contract {result['schema_file']} in "
+            f"{len(result['failures'])} way(s):\n{format_table(result['failures'])}\n"
+            "Fix the data, or if the change is intended, update the contract (schema.yaml) in the same PR.")
+
+
 def raise_if_failed(result: dict) -> None:
     """Raise ValidationFailed with the failure table when the result did not pass."""
     if not result["passed"]:
-        raise ValidationFailed(
-            f"{result['source']} broke the data contract {result['schema_file']} in "
-            f"{len(result['failures'])} way(s):\n{format_table(result['failures'])}\n"
-            "Fix the data, or if the change is intended, update the contract (schema.yaml) in the same PR."
-        )
+        raise ValidationFailed(failure_message(result))

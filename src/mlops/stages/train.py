@@ -1,9 +1,10 @@
 """Train the model (``make train``).
 
-Input: the config, the training data (``data.source``), the data contract.
+Input: the config, the training data (``data.source``, or ``--data``), the data contract.
 Output: ``models/<version>/`` with ``model.skops`` and ``metadata.json`` (the lineage record:
 git SHA, data fingerprint and row counts, config, features, library versions, training time),
-and ``models/LATEST`` naming that version. The version folder appears only when all is written.
+and ``models/LATEST`` naming that version; step outputs ``version`` and ``model-dir``. The version
+folder appears only when all is written.
 """
 
 from __future__ import annotations
@@ -16,14 +17,25 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops import git
 from mlops.config import Config
+from mlops.context import Context, Result
 from mlops.data import Dataset, Features, infer_features, split
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_dir, atomic_write_json, atomic_write_text
-from mlops.lineage import MODEL_FILE, git_sha, library_versions, new_version
+from mlops.lineage import MODEL_FILE, library_versions, new_version
 from mlops.model import build_pipeline, save_model
 
 log = logging.getLogger(__name__)
+
+
+def run(ctx: Context) -> Result:
+    """Train on the context's data; the next stage of a composition gets the new model."""
+    version, folder = train(ctx.config, ctx.load(), source=ctx.source)
+    ctx.model = str(folder)
+    return Result(message=f"Trained {version} -> {folder}",
+                  outputs={"version": version, "model-dir": os.path.relpath(folder)})
+
 
 def _check_target(config: Config, y) -> list:
     target = config.data.target
@@ -51,8 +63,11 @@ def _check_target(config: Config, y) -> list:
     return classes
 
 
-def train(config: Config, dataset: Dataset) -> tuple[str, Path]:
-    """Fit the pipeline and write a new model version; return (version, folder)."""
+def train(config: Config, dataset: Dataset, source: str | None = None) -> tuple[str, Path]:
+    """Fit the pipeline and write a new model version; return (version, folder).
+
+    ``source`` is what the lineage records as the data source (default ``data.source``).
+    """
     features = infer_features(config, dataset.frame)
     _check_all_null(config, dataset, features)
     parts = split(config, dataset.frame, features)
@@ -66,7 +81,7 @@ def train(config: Config, dataset: Dataset) -> tuple[str, Path]:
         raise ModelError(f"fitting {config.model.estimator} failed: {exc}") from None
     seconds = time.perf_counter() - started
 
-    sha = git_sha(config.root)
+    sha = git.head_sha(config.root)
     version = new_version(sha)
     metadata = {
         "version": version,
@@ -80,7 +95,7 @@ def train(config: Config, dataset: Dataset) -> tuple[str, Path]:
         "estimator": config.model.estimator,
         "params": pipeline.named_steps["model"].get_params(),
         "data": {
-            "source": config.data.source,
+            "source": source or config.data.source,
             "files": [os.path.relpath(f, config.root) if "://" not in f else f for f in dataset.files],
             "fingerprint": dataset.fingerprint,
             "rows": dataset.rows,

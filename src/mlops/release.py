@@ -1,0 +1,93 @@
+"""A release: one registered version resolved once, with everything a roll-out needs.
+
+Input: the config, the deploy target, the registry, and the version asked for (or none). Output:
+a :class:`Release` (version, lineage metadata, the local ``model.tar.gz`` and its registry
+address) handed to the stack, the smoke test and the promotion, so nothing reads the version's
+metadata twice. Resolving picks the version (the one named; for an environment with
+``requires``, what that environment serves; else ``models/LATEST``, packaged and registered
+here), refuses a version that has not passed the required environment, and refuses up front
+a model the default serving image's Python cannot install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.config import Config
+from mlops.console import say
+from mlops.errors import DeployError
+from mlops.images import SKLEARN_IMAGE_PYTHON, python_conflicts, serving_image
+from mlops.lineage import resolve_model_dir
+from mlops.package import build, requirements
+from mlops.registry import Registry
+
+
+@dataclass(frozen=True)
+class Release:
+    """A registered version ready to roll out."""
+
+    version: str
+    metadata: dict
+    tarball: Path  # the package, downloaded from the registry
+    package_uri: str  # where the registry keeps it (s3:// for AWS)
+
+
+def _choose(config: Config, registry: Registry, target, version: str | None, workdir: Path) -> str:
+    """The version to deploy: the one named, the one serving in ``requires``, or models/LATEST packaged."""
+    settings, environment = target.settings, target.environment
+    if version is None and settings.requires:
+        current = (registry.pointer(settings.requires) or {}).get("current")
+        if not current:
+            raise DeployError(f"{environment} promotes what {settings.requires} serves, but nothing has been "
+                              f"deployed to {settings.requires} yet: run `make deploy ENV={settings.requires}` first")
+        say(f"Promoting {current}, which {settings.requires} serves, to {environment}")
+        return current
+    local = config.models_dir / version if version else None
+    if local is not None and (registry.has_package(version) or settings.requires or not local.is_dir()):
+        registry.metadata(version)  # not registered: a clear error; registered without a package: fetch says so
+        return version
+    model_dir = resolve_model_dir(config, str(local) if local else None)
+    package = build(config, model_dir, workdir)
+    if registry.has_package(package.version):
+        say(f"{package.version} is already registered with its package")
+    else:
+        registry.register(model_dir, extra_files=(package.tarball, package.card))
+        say(f"Registered {package.version} at {registry.store.uri(registry.project + '/models/' + package.version)}")
+    return package.version
+
+
+def for_deploy(config: Config, target, registry: Registry, version: str | None, workdir: Path) -> Release:
+    """Resolve the version to deploy to ``target`` and check it may go there."""
+    version = _choose(config, registry, target, version, workdir)
+    required = target.settings.requires
+    if required and not registry.passed(version, required):
+        record = registry.store.uri(f"{registry.project}/models/{version}/passed/{required}.json")
+        raise DeployError(
+            f"{target.environment} refuses {version}: it has not passed {required} (no record at {record}). "
+            f"Deploy it to {required} first: make deploy ENV={required} VERSION={version}"
+        )
+    return of_version(config, target, registry, version, workdir)
+
+
+def of_version(config: Config, target, registry: Registry, version: str, workdir: Path) -> Release:
+    """The release of a registered ``version``: its metadata and package, checked against the serving image."""
+    metadata = registry.metadata(version)
+    _check_serving_image(config, target, version, metadata)
+    tarball = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
+    return Release(version, metadata, tarball, registry.package_uri(version))
+
+
+def _check_serving_image(config: Config, target, version: str, metadata: dict) -> None:
+    """On real AWS with AWS's prebuilt image, refuse a model whose libraries cannot install on its Python."""
+    if target.emulator or target.emulated or config.deploy.image_uri:
+        return  # emulators serve locally; a custom image is checked by the staging smoke test
+    conflicts = python_conflicts(requirements(metadata))
+    if conflicts:
+        raise DeployError(
+            f"{version} cannot be served by the default image {serving_image(config)}: it runs Python "
+            f"{SKLEARN_IMAGE_PYTHON}, which cannot install {', '.join(conflicts)} that the model was trained with, "
+            "so the endpoint would never become healthy. Set deploy.image_uri in mlops.yaml to a Python 3.11+ "
+            "scikit-learn serving image, or pin versions the image can install (README: Serving image). "
+            "Nothing was deployed."
+        )

@@ -1,0 +1,215 @@
+"""Compare a challenger model with the champion and apply the gates (``make compare``).
+
+Inputs: the config (``gates`` and ``compare`` sections), the data (``data.source`` or
+``--data``), the challenger's model folder (the context's, ``--model``, else ``models/LATEST``)
+and the champion's (:func:`mlops.champion.resolve`). Outputs, in ``reports/`` (or
+``reports/<out>/``): ``compare.json``, ``compare.md`` (the PR comment: verdict line first, under
+65,000 characters, charts as Mermaid) and ``compare.html`` (full report, SVG charts inlined),
+plus the verdict in the job summary and the step outputs ``verdict`` and ``headline``. Exits 1
+when a gate fails, after writing the reports.
+
+Both models are scored on the SAME held-out rows (:func:`mlops.data.holdout_mask` of the
+challenger's data). ``compare(config, dataset, champion_dir, challenger_dir, ...)`` returns the
+JSON-able result; ``champion_dir`` may be None (no baseline: the challenger is judged alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+from threadpoolctl import threadpool_limits
+
+from mlops import git
+from mlops.champion import Champion, resolve
+from mlops.config import Config
+from mlops.context import Context, Result
+from mlops.contract import load_contract
+from mlops.data import Dataset, holdout_mask
+from mlops.gates import check_gates, headline, metric_rows, slice_rows
+from mlops.intervals import paired_bootstrap
+from mlops.io import atomic_write_json, atomic_write_text
+from mlops.lineage import resolve_model_dir
+from mlops.metrics import confusion_record
+from mlops.plots import curve_overlays
+from mlops.render import environment, fit_comment
+from mlops.scoring import measure_latency, score
+from mlops.validation import validate
+
+log = logging.getLogger(__name__)
+
+CURVE_POINTS = 11  # points per Mermaid curve: 0.0, 0.1, ..., 1.0
+
+
+def run(ctx: Context, champion: str = "auto", base_ref: str | None = None, out: str | None = None,
+        gate: bool = True, schema_diff: bool = True) -> Result:
+    """Resolve the champion, validate, compare, render; fail (exit 1) when a gate fails.
+
+    ``gate=False`` records the verdict without failing (a retrain's PR is opened either way);
+    ``schema_diff=False`` leaves out the contract diff against the base commit.
+    """
+    config = ctx.config
+    dataset = ctx.load()
+    challenger_dir = resolve_model_dir(config, ctx.model)
+    found = resolve(config, champion, base_ref)
+    validation = validate(dataset.frame, load_contract(config), source=ctx.source)
+    validation["schema_file"] = config.data.schema_file  # relative: no runner paths in the comment
+    result = compare(config, dataset, found.model_dir, challenger_dir, champion=found, validation=validation,
+                     schema_diff=contract_diff(config, found.base_sha) if schema_diff else None)
+    render_reports(result, config.reports_dir / out if out else config.reports_dir)
+    verdict = ("✅ " if result["verdict"] == "pass" else "❌ ") + result["headline"]
+    outputs = {"verdict": result["verdict"], "headline": " ".join(result["headline"].split())}
+    return Result(message=verdict, outputs=outputs,
+                  summary=summary_markdown(result), exit_code=1 if gate and result["failures"] else 0,
+                  error=("; ".join(result["failures"]) or None) if gate else None)
+
+
+def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challenger_dir: Path, *,
+            champion: Champion | None = None, validation: dict | None = None,
+            schema_diff: dict | None = None, seed: int = 0) -> dict:
+    """Score both models on the same held-out rows; return the JSON-able result with gates and verdict."""
+    started = time.perf_counter()
+    frame = dataset.frame.filter(pl.Series(holdout_mask(config, dataset.frame)))
+    # One thread: on a shared 2-core runner OpenMP threads of tree ensembles fight over cores
+    # (10x slower under load), and single-request serving latency is what the report shows.
+    with threadpool_limits(1):
+        chall = score(config, frame, challenger_dir, "challenger")
+        champ = score(config, frame, champion_dir, "champion") if champion_dir is not None else None
+        measure_latency([side for side in (champ, chall) if side])
+    settings = config.compare
+    cis = paired_bootstrap(config.task, champ["pred"], chall["pred"], resamples=settings.bootstrap_resamples,
+                           confidence=settings.confidence, seed=seed) if champ else {}
+    bootstrap_seconds = time.perf_counter() - started
+    champion = champion or Champion("given" if champion_dir else "none", champion_dir,
+                                    "the given champion model" if champion_dir else "no champion given")
+    result = {
+        "task": config.task,
+        "primary_metric": config.primary_metric,
+        "test_rows": frame.height,
+        "data": {"source": config.data.source, "fingerprint": dataset.fingerprint, "rows": dataset.rows},
+        "confidence": settings.confidence,
+        "resamples": settings.bootstrap_resamples,
+        "champion_source": champion.source,
+        "champion_description": champion.description,
+        "base_sha": champion.base_sha,
+        "champion": _public(champ, config.task),
+        "challenger": _public(chall, config.task),
+        "metrics": metric_rows(config, champ, chall, cis),
+        "slices": slice_rows(config, frame, champ, chall),
+        "slice_tolerance": settings.slice_tolerance,
+        "validation": validation,
+        "schema_diff": schema_diff,
+        "curves": _curves(config.task, champ, chall),
+        "notes": _notes(config, dataset, champ, champion),
+    }
+    result["gates"] = check_gates(config, result)
+    result["failures"] = [g["detail"] for g in result["gates"] if not g["passed"]]
+    result["verdict"] = "fail" if result["failures"] else "pass"
+    result["headline"] = headline(result)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    log.info("compared on %s rows in %.2fs (scoring + bootstrap %.2fs): %s", frame.height, result["seconds"],
+             bootstrap_seconds, result["verdict"])
+    return result
+
+
+def _notes(config: Config, dataset: Dataset, champ: dict | None, champion: Champion) -> list[str]:
+    notes = []
+    if champ is None:
+        notes.append(f"No baseline yet: {champion.description}. The challenger is shown alone; "
+                     "the gates that need a champion are skipped.")
+        return notes
+    if champ["missing_columns"]:
+        notes.append(f"The champion uses column(s) {', '.join(champ['missing_columns'])} that this data no longer "
+                     "has; it was scored with them empty (treated as missing values).")
+    same_source = champ["data_source"] == config.data.source
+    if champ["data_fingerprint"] and champ["data_fingerprint"] != dataset.fingerprint:
+        what = "This PR changed the evaluation data" if champion.source == "base" else \
+            "The champion was trained on different data"
+        source = "" if same_source else f" (`{champ['data_source']}` -> `{config.data.source}`)"
+        notes.append(f"{what}{source}: sha256 `{champ['data_fingerprint'][:12]}` -> `{dataset.fingerprint[:12]}`. "
+                     "Both models are scored on the held-out rows of the new data.")
+    return notes
+
+
+def _curves(task: str, champ: dict | None, chall: dict) -> dict:
+    """ROC and precision-recall curves at fixed x positions, for Mermaid line charts."""
+    if task != "binary":
+        return {}
+    from sklearn import metrics as skm  # pylint: disable=import-outside-toplevel  # binary-only
+
+    grid = np.linspace(0, 1, CURVE_POINTS)
+    out: dict = {"grid": [round(float(x), 2) for x in grid], "roc": {}, "pr": {}}
+    for side in filter(None, (champ, chall)):
+        pred = side["pred"]
+        positive = (pred.y_true == pred.classes[1]).astype(int)
+        if positive.min() == positive.max():
+            return {}
+        fpr, tpr, _ = skm.roc_curve(positive, pred.proba[:, 1])
+        precision, recall, _ = skm.precision_recall_curve(positive, pred.proba[:, 1])
+        out["roc"][side["label"]] = [round(float(v), 3) for v in np.interp(grid, fpr, tpr)]
+        out["pr"][side["label"]] = [round(float(v), 3) for v in np.interp(grid, recall[::-1], precision[::-1])]
+    return out
+
+
+def _confusion(task: str, side: dict | None) -> dict | None:
+    if side is None or task == "regression":
+        return None
+    return confusion_record(side["pred"])
+
+
+def _public(side: dict | None, task: str) -> dict | None:
+    if side is None:
+        return None
+    out = {k: v for k, v in side.items() if k not in ("pred", "_timing")}
+    out["confusion_matrix"] = _confusion(task, side)
+    return out
+
+
+def contract_diff(config: Config, sha: str | None) -> dict | None:
+    """Columns added, removed or changed in the data contract since the base commit ``sha``."""
+    if not sha:
+        return None
+    path = Path(config.resolve(config.data.schema_file))
+    old_text = git.show(config.root, sha, path)
+    if old_text is None or not path.is_file():
+        return None
+    old = (yaml.safe_load(old_text) or {}).get("columns") or {}
+    new = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("columns") or {}
+    changed = []
+    for column in sorted(set(old) & set(new)):
+        before, after = old[column] or {}, new[column] or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                changed.append({"column": column, "key": key, "before": before.get(key), "after": after.get(key)})
+    return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)), "changed": changed,
+            "base_sha": sha, "file": config.data.schema_file}
+
+
+def render_reports(result: dict, out_dir: Path) -> tuple[Path, Path, Path]:
+    """Write compare.json, compare.md (the PR comment) and compare.html into ``out_dir``."""
+    env = environment()
+    context = {"r": result, "validation": result["validation"], "svgs": curve_overlays(result["curves"])}
+    markdown = fit_comment(env.get_template("compare.md.j2").render(**context))
+    html = env.get_template("compare.html.j2").render(**context)
+    paths = out_dir / "compare.json", out_dir / "compare.md", out_dir / "compare.html"
+    atomic_write_json(paths[0], result)
+    atomic_write_text(paths[1], markdown)
+    atomic_write_text(paths[2], html)
+    log.info("wrote %s, %s and %s", *paths)
+    return paths
+
+
+def summary_markdown(result: dict) -> str:
+    """The verdict and the metric table for the job summary."""
+    lines = [f"### {'✅' if result['verdict'] == 'pass' else '❌'} {result['headline']}", "",
+             "| metric | champion | challenger | change | CI |", "|---|---:|---:|---:|---|"]
+    for row in result["metrics"]:
+        champ = "n/a" if row["champion"] is None else f"{row['champion']:.4f}"
+        delta = "n/a" if row["delta"] is None else f"{row['delta']:+.4f}"
+        ci = "n/a" if row["ci_low"] is None else f"{row['ci_low']:+.4f} to {row['ci_high']:+.4f}"
+        lines.append(f"| {row['name']} | {champ} | {row['challenger']:.4f} | {delta} | {ci} |")
+    return "\n".join(lines) + "\n"

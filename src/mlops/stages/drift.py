@@ -1,0 +1,271 @@
+"""Drift check (``make drift``): recent production data against the champion's training data.
+
+Inputs: the config (``drift`` section); the champion's lineage record, which names its training
+data (:func:`mlops.champion.for_reference`: the version the registry's ``prod`` pointer serves,
+else ``models/LATEST``, else ``data.source``); the current data ``drift.current`` (a path, glob
+or ``s3://`` prefix of CSV or Parquet files), or ``--current``; ``--threshold`` overrides
+``drift.threshold`` for every check (columns, target and prediction drift).
+
+Outputs, in ``reports/``:
+
+- ``drift.json``: per column the method, value, threshold and decision; dataset drift (share of
+  drifted feature columns against ``drift.drift_share``); target and prediction drift when
+  present; performance drift when the current data carries labels (the champion's primary metric
+  on current rows against its held-out metric);
+- ``drift.md``: a Markdown summary (Jinja2) for PR bodies and job summaries;
+- ``drift.html``: evidently's ``DataDriftPreset`` report on a sample of each side.
+
+The decisions come from :mod:`mlops.drift_stats` on the full data (one vectorised pass); the
+evidently report runs in a worker process started first (:class:`mlops.drift_html.HtmlReport`),
+so its 3-5 s import overlaps the reading and the statistics. Exits 0 (no drift), 3 (drift found;
+0 with ``--exit-zero``) or 1 (error); the step output ``drifted`` is ``true`` or ``false`` and
+the summary goes to the job summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from mlops.champion import Champion, for_reference, training_sources
+from mlops.config import Config
+from mlops.context import Context, Result
+from mlops.data import Dataset, Features, infer_features, load, load_many
+from mlops.drift_html import HtmlReport
+from mlops.drift_stats import ColumnDrift, column_drift
+from mlops.monitoring import model_checks, sample
+from mlops.errors import DataError, MlopsError
+from mlops.io import atomic_write_json, atomic_write_text
+from mlops.render import fit_comment, render
+from mlops.scoring import features_of
+
+log = logging.getLogger(__name__)
+
+EXIT_NO_DRIFT = 0
+EXIT_DRIFT = 3
+# What drift.json and drift.md call the reference's origin, per champion source.
+ORIGINS = {"registry": "registry prod pointer", "latest": "models/LATEST",
+           "none": "data.source (no trained model found)"}
+
+
+def run(ctx: Context, current: str | None = None, threshold: float | None = None, no_html: bool = False,
+        exit_zero: bool = False) -> Result:
+    """Check for drift; exit 3 on drift unless ``exit_zero`` (the ``drifted`` output says it either way)."""
+    if threshold is not None and threshold <= 0:
+        raise MlopsError(f"--threshold must be above 0, got {threshold}")
+    result = check_drift(ctx.config, current_source=current, threshold=threshold, html=False if no_html else None)
+    wrote = " and drift.html" if result.record["html_report"] else ""
+    return Result(
+        message=f"{summary_line(result.record)}\nWrote {ctx.config.reports_dir / 'drift.json'} and drift.md{wrote}",
+        outputs={"drifted": result.drifted}, summary=render_markdown(result.record),
+        exit_code=EXIT_DRIFT if result.drifted and not exit_zero else EXIT_NO_DRIFT)
+
+
+@dataclass
+class DriftResult:
+    """Everything ``drift.json`` records."""
+
+    record: dict
+    columns: list[ColumnDrift] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        """Dataset drift or performance drift."""
+        return bool(self.record["drifted"])
+
+
+def _check_columns(features: Features, reference: pl.DataFrame, current: pl.DataFrame, source: str) -> None:
+    missing = [c for c in features.all if c not in current.columns]
+    if missing:
+        raise DataError(
+            f"drift.current ({source}) lacks the model's feature column(s) {missing}; "
+            "fix the production export or retrain without them"
+        )
+    for name in features.numeric:
+        ref_dtype, cur_dtype = reference.schema[name], current.schema[name]
+        if ref_dtype.is_numeric() and not (cur_dtype.is_numeric() or cur_dtype == pl.Null):
+            raise DataError(
+                f"column '{name}' is numeric in the reference data but {cur_dtype} in drift.current ({source}); "
+                "fix the production export (non-numeric values in a numeric column)"
+            )
+
+
+def _column_kinds(features: Features) -> dict[str, str]:
+    kinds = {name: "numeric" for name in features.numeric}
+    kinds.update({name: "categorical" for name in features.categorical})
+    return kinds
+
+
+def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, columns: list[ColumnDrift],
+              workdir: Path, out: Path) -> dict:
+    rows, seed = config.drift.report_sample_rows, config.split.seed
+    names = [c.column for c in columns]
+    paths = {}
+    for side, frame in (("reference", reference), ("current", current)):
+        path = workdir / f"{side}.parquet"
+        sample(frame.select(names), rows, seed).write_parquet(path)
+        paths[side] = str(path)
+    return {
+        **paths,
+        "numeric": [c.column for c in columns if c.kind == "numeric"],
+        "categorical": [c.column for c in columns if c.kind == "categorical"],
+        "methods": {c.column: c.method for c in columns},
+        "thresholds": {c.column: c.threshold for c in columns},
+        "drift_share": config.drift.drift_share,
+        "out": str(out),
+    }
+
+
+@dataclass
+class _Inputs:
+    """What a check compares: both sides, their origin, and the model's view of the columns."""
+
+    champion: Champion
+    sources: list[str]
+    reference: Dataset
+    current_source: str
+    current: Dataset
+    features: Features
+
+
+def _load_inputs(config: Config, current_source: str | None) -> _Inputs:
+    champion = for_reference(config)
+    sources = training_sources(config, champion)
+    reference = load_many(sources, label="reference (the champion's training data)")
+    current_source = current_source or config.drift.current
+    current = load(config.resolve(current_source), label="drift.current")
+    metadata = champion.metadata
+    if metadata:
+        features = features_of(metadata)
+        recorded = metadata.get("data", {}).get("fingerprint")
+        if recorded and recorded != reference.fingerprint:
+            log.warning("the reference files changed since %s was trained (sha256 differs)", champion.version)
+    else:
+        features = infer_features(config, reference.frame)
+    _check_columns(features, reference.frame, current.frame, current_source)
+    return _Inputs(champion, sources, reference, current_source, current, features)
+
+
+def _target_drift(config: Config, inputs: _Inputs, threshold: float) -> ColumnDrift | None:
+    target, settings = config.data.target, config.drift
+    reference, current = inputs.reference.frame, inputs.current.frame
+    if target not in reference.columns or target not in current.columns \
+            or current.get_column(target).null_count() == current.height:
+        return None
+    kind = "numeric" if config.task == "regression" else "categorical"
+    return column_drift(reference, current, {target: kind}, threshold=threshold,
+                        numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
+                        thresholds=settings.column_thresholds)[0]
+
+
+def check_drift(config: Config, *, current_source: str | None = None, threshold: float | None = None,
+          html: bool | None = None) -> DriftResult:
+    """Run the drift check, write drift.json / drift.md / drift.html, return the result."""
+    started = time.perf_counter()
+    settings = config.drift
+    threshold = settings.threshold if threshold is None else threshold
+    html = settings.report_html if html is None else html
+    worker = HtmlReport(html)
+    job: dict | str | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlops-drift-") as workdir:
+            inputs = _load_inputs(config, current_source)
+            loaded = time.perf_counter()
+            columns = column_drift(
+                inputs.reference.frame, inputs.current.frame, _column_kinds(inputs.features), threshold=threshold,
+                numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
+                thresholds=settings.column_thresholds,
+            )
+            target_drift = _target_drift(config, inputs, threshold)
+            computed = time.perf_counter()
+            if worker.process is not None:
+                job = _html_job(config, inputs.reference.frame, inputs.current.frame,
+                                columns + ([target_drift] if target_drift else []), Path(workdir),
+                                config.reports_dir / "drift.html")
+            sampled = time.perf_counter()
+            prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
+                                                   inputs.current.frame, inputs.features, threshold)
+            scored = time.perf_counter()
+            html_error = worker.finish(job)
+            job = "done"
+    finally:
+        if job != "done":
+            worker.finish(None, timeout=30)
+    if html_error:
+        log.warning("the evidently HTML report failed: %s", html_error)
+    drifted_count = sum(c.drifted for c in columns)
+    share = drifted_count / len(columns)
+    dataset_drift = share >= settings.drift_share
+    relative = [os.path.relpath(s, config.root) if "://" not in s else s for s in inputs.sources]
+    record = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "drifted": bool(dataset_drift or (performance or {}).get("drifted", False)),
+        "reference": {
+            "origin": ORIGINS[inputs.champion.source], "model_version": inputs.champion.version, "sources": relative,
+            "rows": inputs.reference.rows, "fingerprint": inputs.reference.fingerprint,
+        },
+        "current": {
+            "source": inputs.current_source,
+            "files": [os.path.relpath(f, config.root) if "://" not in f else f for f in inputs.current.files],
+            "rows": inputs.current.rows, "fingerprint": inputs.current.fingerprint,
+        },
+        "settings": {
+            "numeric_method": settings.numeric_method, "categorical_method": settings.categorical_method,
+            "threshold": threshold, "drift_share": settings.drift_share, "max_metric_drop": settings.max_metric_drop,
+        },
+        "dataset_drift": {"drifted": bool(dataset_drift), "drifted_columns": drifted_count,
+                          "columns": len(columns), "share": share, "drift_share": settings.drift_share},
+        "columns": [c.to_dict() for c in columns],
+        "target_drift": target_drift.to_dict() if target_drift else None,
+        "prediction_drift": prediction.to_dict() if prediction else None,
+        "performance": performance,
+        "html_report": None if (not html or html_error) else "drift.html",
+        "html_error": html_error,
+        "seconds": {"load": round(loaded - started, 3), "statistics": round(computed - loaded, 3),
+                    "report_sample": round(sampled - computed, 3), "model": round(scored - sampled, 3),
+                    "html_wait": round(time.perf_counter() - scored, 3),
+                    "total": round(time.perf_counter() - started, 3)},
+    }
+    result = DriftResult(record, columns)
+    write_reports(config, result)
+    return result
+
+
+def render_markdown(record: dict) -> str:
+    """The Markdown summary (fits a GitHub comment)."""
+    columns = sorted(record["columns"], key=lambda c: (not c["drifted"], -(c["value"] or 0)))
+    return fit_comment(render("drift.md.j2", r=record, columns=columns))
+
+
+def write_reports(config: Config, result: DriftResult) -> None:
+    """drift.json and drift.md (and no stale drift.html when none was written)."""
+    reports = config.reports_dir
+    atomic_write_json(reports / "drift.json", result.record)
+    atomic_write_text(reports / "drift.md", render_markdown(result.record))
+    if not result.record["html_report"]:
+        stale = reports / "drift.html"
+        if stale.exists():
+            stale.unlink()
+    log.info("wrote %s and %s", reports / "drift.json", reports / "drift.md")
+
+
+def summary_line(record: dict) -> str:
+    """One line for the terminal."""
+    data = record["dataset_drift"]
+    drifted = [c["column"] for c in record["columns"] if c["drifted"]]
+    line = (f"{data['drifted_columns']} of {data['columns']} feature columns drifted "
+            f"(share {data['share']:.2f}, dataset drift at {data['drift_share']:.2f})")
+    if drifted:
+        line += ": " + ", ".join(drifted)
+    performance = record.get("performance")
+    if performance and performance.get("drop") is not None:
+        line += (f"; {performance['metric']} {performance['current']:.4f} on current vs "
+                 f"{performance['holdout']:.4f} held out")
+    return ("DRIFT: " if record["drifted"] else "No drift: ") + line

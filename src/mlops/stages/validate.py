@@ -1,0 +1,29 @@
+"""Validate the data against the data contract (``make validate``).
+
+Input: the data (``data.source``, or ``--data``) and ``schema.yaml``. Output:
+``reports/validation.json`` (passed, rows, every failure with counts and examples), a readable
+table, and the step output ``passed``. Exits non-zero when the data breaks the contract.
+"""
+
+from __future__ import annotations
+
+from mlops.context import Context, Result
+from mlops.contract import load_contract
+from mlops.io import atomic_write_json
+from mlops.validation import failure_message, format_table, validate
+
+
+def run(ctx: Context) -> Result:
+    """Check the data; write validation.json; fail listing every broken rule."""
+    config = ctx.config
+    contract = load_contract(config)
+    dataset = ctx.load()
+    result = validate(dataset.frame, contract, source=ctx.source)
+    atomic_write_json(config.reports_dir / "validation.json", result)
+    if not result["passed"]:
+        return Result(outputs={"passed": False}, exit_code=1, error=failure_message(result))
+    message = (f"Validation passed: {result['rows']} rows x {result['columns']} columns of {ctx.source} "
+               f"meet {config.data.schema_file} ({result['seconds']:.2f}s)")
+    if result["failures"]:
+        message += "\n" + format_table(result["failures"])
+    return Result(message=message, outputs={"passed": True})
