@@ -14,11 +14,15 @@ PY := $(VENV)/bin/python
 DEPS := requirements.txt requirements-dev.txt pyproject.toml tests/tools/package-lock.json
 STAMP := $(VENV)/.installed-$(shell cat $(DEPS) | sha256sum | cut -c1-16)
 # The checked-out code always wins over whatever the venv's editable install points at.
-export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONPATH := $(CURDIR)/src$(if $(value PYTHONPATH),:$(value PYTHONPATH))
+# Stage values (ENV=, VERSION=, CURRENT=, THRESHOLD=, ...) are never expanded here: the recipes do
+# not mention them. The CLI reads them from its environment (MLOPS_FROM_MAKE tells it to) and checks
+# each against its pattern, so a value such as $(shell ...) stays text. Workflows pass them as
+# environment variables, never as `make VAR=...` arguments, which make itself would expand.
+export MLOPS_FROM_MAKE := 1
 MLOPS := $(PY) -m mlops
 UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null)
-ENV ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help install lint test validate schema train evaluate report pipeline clean lock doctor bench
@@ -55,11 +59,11 @@ lint: $(STAMP) ## pylint over src/, tests/, benchmarks/ and .github/scripts/
 test: $(STAMP) ## run every test: units, stages end to end, workflows under act, AWS on moto
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-validate: $(STAMP) ## check data.source against the data contract (schema.yaml)
+validate: $(STAMP) ## check data.source (or DATA=) against the data contract (schema.yaml)
 	$(MLOPS) validate
 
 schema: $(STAMP) ## draft schema.yaml from data.source (FORCE=1 overwrites)
-	$(MLOPS) schema $(if $(FORCE),--force)
+	$(MLOPS) schema
 
 train: $(STAMP) ## train a new model version into models/
 	$(MLOPS) train
@@ -80,23 +84,22 @@ doctor: $(STAMP) ## check the local setup (and AWS/GitHub setup when credentials
 	$(MLOPS) doctor
 
 # Drift checks and retrain pull requests (README: "Drift checks and retrain pull requests").
-# Values reach the CLI through the environment ("$$CURRENT"), never pasted into the shell text.
 .PHONY: drift collect propose retrain retrain-gate
 
 drift: $(STAMP) ## production data vs the champion's training data (THRESHOLD=, CURRENT=, EXIT_ZERO=1)
-	$(MLOPS) drift $(if $(THRESHOLD),--threshold "$$THRESHOLD") $(if $(CURRENT),--current "$$CURRENT") $(if $(EXIT_ZERO),--exit-zero)
+	$(MLOPS) drift
 
 collect: $(STAMP) ## retrain step 1: reference + new data -> reports/retrain/manifest.json (CURRENT=)
-	$(MLOPS) collect $(if $(CURRENT),--current "$$CURRENT")
+	$(MLOPS) collect
 
 propose: $(STAMP) ## retrain's last step: data/manifest.json, data.source, reports/retrain/comparison.md
 	$(MLOPS) propose
 
 retrain: $(STAMP) ## collect -> validate -> train -> compare -> propose: retrain on new data (CURRENT=)
-	$(MLOPS) retrain $(if $(CURRENT),--current "$$CURRENT")
+	$(MLOPS) retrain
 
 retrain-gate: $(STAMP) ## may the retrain PR be updated now? (retrain.cooldown_hours; FORCE=1 ignores it)
-	$(MLOPS) retrain-gate $(if $(filter true 1,$(FORCE)),--force)
+	$(MLOPS) retrain-gate
 
 # --- compare (issue 3): champion vs challenger, the PR check ---------------------------------
 .PHONY: compare
@@ -113,24 +116,21 @@ clean: ## remove generated models, reports and the virtualenv
 
 # --- Serving and deploying (issue 4): make serve | deploy ENV=... | rollback ENV=... | bootstrap
 .PHONY: serve deploy rollback deploy-check bootstrap datagen
-PORT ?= 8080
-VERSION ?=
-REPOSITORY ?=
 
-serve: $(STAMP) ## serve models/LATEST on http://127.0.0.1:$(PORT) (GET /ping, POST /invocations)
-	$(MLOPS) serve --port $(PORT)
+serve: $(STAMP) ## serve models/LATEST on http://127.0.0.1:8080 [PORT=] (GET /ping, POST /invocations)
+	$(MLOPS) serve
 
 deploy: $(STAMP) ## package, register, deploy and smoke-test: ENV=local (emulator) | staging | prod [VERSION=...]
-	$(MLOPS) deploy --env $(ENV) $(if $(VERSION),--version $(VERSION))
+	$(MLOPS) deploy
 
 rollback: $(STAMP) ## redeploy the version ENV served before the current one (make rollback ENV=prod)
-	$(MLOPS) rollback --env $(ENV)
+	$(MLOPS) rollback
 
 deploy-check: $(STAMP) ## check ENV serves the version its registry pointer names [EXPECT=version]
-	$(MLOPS) deploy-check --env $(ENV) $(if $(EXPECT),--expect "$$EXPECT")
+	$(MLOPS) deploy-check
 
 datagen: $(STAMP) ## generate example data: OUT=file.csv|.parquet [ROWS=10000 SEED=0 DRIFT=1]
-	$(MLOPS) datagen --out "$$OUT" --rows $(or $(ROWS),10000) --seed $(or $(SEED),0) $(if $(DRIFT),--drift)
+	$(MLOPS) datagen
 
 bootstrap: $(STAMP) ## create/update the foundation stack in AWS once: bucket, OIDC deploy roles [REPOSITORY=owner/name]
-	$(MLOPS) bootstrap $(if $(REPOSITORY),--repository $(REPOSITORY))
+	$(MLOPS) bootstrap

@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 from mlops import github
 from mlops.config import load_config
 from mlops.context import Context
-from mlops.errors import MlopsError
-from mlops.runner import CONTEXT_OPTIONS, STAGES, run
+from mlops.errors import ConfigError, MlopsError
+from mlops.runner import CONTEXT_OPTIONS, STAGES, Option, run
 
 log = logging.getLogger("mlops")
 
@@ -32,13 +33,62 @@ def build_parser() -> argparse.ArgumentParser:
     for stage in STAGES.values():
         sub = subparsers.add_parser(stage.name, help=stage.help, description=stage.help)
         for option in stage.options:
-            default = os.environ.get(option.env, option.default) if option.env else option.default
+            # No argparse default: options() tells a flag given from one to read from the environment.
             if option.switch:
-                sub.add_argument(option.flag, action="store_true", help=option.help)
+                sub.add_argument(option.flag, action="store_const", const=True, default=None, help=option.help)
             else:
-                sub.add_argument(option.flag, help=option.help, type=option.type, default=default,
-                                 choices=option.choices)
+                sub.add_argument(option.flag, help=option.help, default=None, choices=option.choices)
     return parser
+
+
+def _from_environment(option: Option) -> tuple[str | None, str]:
+    """The option's value from the environment, and where it came from (for error messages)."""
+    if option.make and os.environ.get("MLOPS_FROM_MAKE") and os.environ.get(option.make, "") != "":
+        return os.environ[option.make], f"{option.make}= (make variable)"
+    if option.env and os.environ.get(option.env, "") != "":
+        return os.environ[option.env], f"${option.env}"
+    return None, ""
+
+
+def options(stage_name: str, given: dict) -> dict:
+    """Each option's value: the flag, else its make variable or environment variable, else the default.
+
+    Every value that came from outside is checked: a number must parse, a switch must be a boolean
+    word, a patterned value (a version, a path, an environment name) must match in full.
+    """
+    values = {}
+    for option in STAGES[stage_name].options:
+        raw, source = given.get(option.dest), option.flag
+        if raw is None:
+            raw, source = _from_environment(option)
+        if raw is None:
+            values[option.dest] = option.default if not option.switch else False
+            continue
+        values[option.dest] = _checked(option, raw, source)
+    return values
+
+
+def _checked(option: Option, raw, source: str):
+    if option.switch:
+        if raw is True:
+            return True
+        word = str(raw).strip().lower()
+        if word not in ("1", "true", "yes", "0", "false", "no"):
+            raise ConfigError(f"{source} must be true or false (1/0), got {raw!r}")
+        return word in ("1", "true", "yes")
+    text = str(raw)
+    if option.pattern and not re.fullmatch(option.pattern, text):
+        raise ConfigError(f"{source} {text[:80]!r} is not a valid {option.dest.replace('_', ' ')}: it must match "
+                          f"{option.pattern}")
+    if option.choices and text not in option.choices:
+        raise ConfigError(f"{source} {text[:80]!r} must be one of {', '.join(option.choices)}")
+    if option.type is not None:
+        try:
+            return option.type(text)
+        except ValueError:
+            kind = "a number" if option.type is float else "a whole number"
+            raise ConfigError(f"{source} must be {kind}, got {text[:80]!r}") from None
+    return text
 
 
 def report_error(message: str) -> None:
@@ -60,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     name, config_path = args.pop("command"), args.pop("config")
     try:
+        values = options(name, args)
         config = load_config(config_path and Path(config_path)) if STAGES[name].config else None
-        ctx = Context(config, config_path=config_path, **{k: args.pop(k) for k in CONTEXT_OPTIONS if k in args})
-        result = run(name, ctx, args)
+        ctx = Context(config, config_path=config_path, **{k: values.pop(k) for k in CONTEXT_OPTIONS if k in values})
+        result = run(name, ctx, values)
     except MlopsError as error:
         report_error(str(error))
         return error.exit_code

@@ -33,6 +33,8 @@ class Option:
     choices: tuple | None = None
     switch: bool = False  # a flag without a value (store_true)
     env: str | None = None  # the default comes from this environment variable when it is set
+    make: str | None = None  # the Makefile variable (make deploy VERSION=...) read from the environment
+    pattern: str | None = None  # a value must match this (full match), whatever its source
 
     @property
     def dest(self) -> str:
@@ -57,21 +59,29 @@ class Stage:
         return f"mlops.stages.{self.name.replace('-', '_')}"
 
 
+# Values from outside (dispatch inputs, make variables) are checked against these before use.
+PATH_PATTERN = r"(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)?[A-Za-z0-9_.*?\[\]/-]{1,512}"
+VERSION_PATTERN = r"[0-9]{8}T[0-9]{6}Z-[0-9a-z]{1,40}"  # mlops.lineage.VERSION_PATTERN (kept import-free)
+ENV_PATTERN = r"[a-z][a-z0-9-]{0,20}"
+
 # Options that fill the context instead of a stage's keyword arguments.
-DATA = Option("--data", "data to use instead of data.source (path, glob, s3:// URI or data manifest)")
-MODEL = Option("--model", "model folder (default: the version in models/LATEST)")
+DATA = Option("--data", "data to use instead of data.source (path, glob, s3:// URI or data manifest)",
+              make="DATA", pattern=PATH_PATTERN)
+MODEL = Option("--model", "model folder (default: the version in models/LATEST)", make="MODEL", pattern=PATH_PATTERN)
 CONTEXT_OPTIONS = {"data", "model"}
-CURRENT = Option("--current", "production data instead of drift.current (path, glob, s3://)")
+CURRENT = Option("--current", "production data instead of drift.current (path, glob, s3://)", make="CURRENT",
+                 pattern=PATH_PATTERN)
 
 
 def _env(default: str) -> Option:
-    return Option("--env", f"environment from deploy.environments (default {default})", default=default)
+    return Option("--env", f"environment from deploy.environments (default {default})", default=default,
+                  make="ENV", pattern=ENV_PATTERN)
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("validate", "check the data against the data contract (schema.yaml)", (DATA,), action="validate"),
     Stage("schema", "draft schema.yaml from the data (review it before committing)",
-          (DATA, Option("--force", "overwrite an existing schema file", switch=True))),
+          (DATA, Option("--force", "overwrite an existing schema file", switch=True, make="FORCE"))),
     Stage("train", "fit the model and save a new version under models/", (DATA,), action="train"),
     Stage("evaluate", "score the model on the held-out rows; write reports/metrics.json and plots", (DATA, MODEL)),
     Stage("report", "render reports/report.md and reports/report.html", (MODEL,)),
@@ -83,15 +93,15 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                              "base branch, then none)", choices=("auto", "registry", "base", "none"), default="auto",
                env="MLOPS_CHAMPION"),
         Option("--base-ref", "base branch or commit for the champion (default $MLOPS_BASE_REF, $GITHUB_BASE_REF, "
-                             "main)"),
-        Option("--out", "a folder under reports/ for the reports (default reports/ itself)"),
+                             "main)", pattern=r"[A-Za-z0-9._/-]{1,255}"),
+        Option("--out", "a folder under reports/ for the reports (default reports/ itself)", pattern=r"[a-z0-9_-]{1,64}"),
     ), action="compare"),
     Stage("drift", "compare production data with the champion's training data (exit 3: drift found)", (
         CURRENT,
-        Option("--threshold", "per-column drift threshold instead of drift.threshold", type=float),
+        Option("--threshold", "per-column drift threshold instead of drift.threshold", type=float, make="THRESHOLD"),
         Option("--no-html", "skip the evidently HTML report", switch=True),
         Option("--exit-zero", "exit 0 when drift is found (read `drifted` from reports/drift.json or $GITHUB_OUTPUT)",
-               switch=True),
+               switch=True, make="EXIT_ZERO"),
     ), action="drift"),
     Stage("collect", "build a retrain's training set (reference + new data) and stage its data manifest",
           (CURRENT,), action="retrain"),
@@ -102,36 +112,34 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           steps=(("collect", {}), ("validate", {}), ("train", {}),
                  ("compare", {"out": "retrain", "gate": False, "schema_diff": False}), ("propose", {}))),
     Stage("retrain-gate", "may the retrain PR be updated now? (retrain.cooldown_hours; step outputs)", (
-        Option("--remote", "git remote holding the retrain branch", default="origin"),
-        Option("--force", "ignore retrain.cooldown_hours", switch=True),
+        Option("--remote", "git remote holding the retrain branch", default="origin", pattern=r"[A-Za-z0-9._-]{1,64}"),
+        Option("--force", "ignore retrain.cooldown_hours", switch=True, make="FORCE"),
     ), action="retrain"),
     Stage("serve", "serve the model over HTTP on 127.0.0.1 (GET /ping, POST /invocations)",
-          (MODEL, Option("--port", "port on 127.0.0.1 (default 8080)", type=int, default=8080))),
+          (MODEL, Option("--port", "port on 127.0.0.1 (default 8080)", type=int, default=8080, make="PORT"))),
     Stage("deploy", "package, register and deploy a version to an environment, then smoke-test it", (
         _env("local"),
-        Option("--version", "registered version (default: models/LATEST, or what `requires` serves)"),
+        Option("--version", "registered version (default: models/LATEST, or what `requires` serves)",
+               make="VERSION", pattern=VERSION_PATTERN),
     ), action="deploy"),
     Stage("rollback", "redeploy the version an environment served before the current one", (_env("prod"),),
           action="rollback"),
     Stage("deploy-check", "check an environment serves the version its registry pointer names", (
-        _env("prod"), Option("--expect", "fail unless the environment serves this version")), action="deploy-check"),
+        _env("prod"), Option("--expect", "fail unless the environment serves this version", make="EXPECT",
+                             pattern=VERSION_PATTERN)), action="deploy-check"),
     Stage("bootstrap", "create or update the foundation stack (bucket, OIDC deploy roles) in AWS",
-          (Option("--repository", "owner/name allowed to deploy (default: the origin remote)"),)),
+          (Option("--repository", "owner/name allowed to deploy (default: the origin remote)", make="REPOSITORY",
+                  pattern=r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}"),)),
     Stage("doctor", "check the local setup, and AWS/GitHub setup when credentials are present", config=False),
     Stage("datagen", "generate example loan data of any size (for benchmarks and demos)", (
-        Option("--rows", "rows to generate", type=int, default=10_000),
-        Option("--seed", "random seed", type=int, default=0),
-        Option("--start", "first application date", default="2024-01-01"),
+        Option("--rows", "rows to generate", type=int, default=10_000, make="ROWS"),
+        Option("--seed", "random seed", type=int, default=0, make="SEED"),
+        Option("--start", "first application date", default="2024-01-01", pattern=r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
         Option("--days", "days the applications span", type=int, default=181),
-        Option("--drift", "shift the known drifted columns", switch=True),
-        Option("--out", "output .csv or .parquet file", default=""),
+        Option("--drift", "shift the known drifted columns", switch=True, make="DRIFT"),
+        Option("--out", "output .csv or .parquet file", make="OUT", pattern=r"[A-Za-z0-9_./-]{1,512}\.(csv|parquet)"),
     ), config=False),
 )}
-
-
-def defaults(stage: Stage) -> dict:
-    """The stage's options at their defaults (environment variables first)."""
-    return {o.dest: os.environ.get(o.env, o.default) if o.env else o.default for o in stage.options}
 
 
 def publish(result: Result) -> None:
