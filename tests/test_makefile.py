@@ -75,4 +75,5 @@ def test_workflows_and_actions_pass_values_through_the_environment():
             offending += [f"{path.name}: {line.strip()}" for line in script.splitlines()
                           if re.search(r"\bmake [a-z-]+ .*[A-Z_]+=", line)]
     assert not offending, offending
-    assert yaml.safe_load((ROOT / "actions" / "deploy" / "action.yml").read_text())["runs"]["steps"][0]["env"]["VERSION"]
+    deploy = yaml.safe_load((ROOT / "actions" / "deploy" / "action.yml").read_text())["runs"]["steps"][0]
+    assert deploy["env"]["VERSION"] and deploy["run"] == "make deploy"

@@ -14,7 +14,6 @@ one context: the data is read once, and a step hands on what it made (``train`` 
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -94,7 +93,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                env="MLOPS_CHAMPION"),
         Option("--base-ref", "base branch or commit for the champion (default $MLOPS_BASE_REF, $GITHUB_BASE_REF, "
                              "main)", pattern=r"[A-Za-z0-9._/-]{1,255}"),
-        Option("--out", "a folder under reports/ for the reports (default reports/ itself)", pattern=r"[a-z0-9_-]{1,64}"),
+        Option("--out", "a folder under reports/ for the reports (default reports/ itself)",
+               pattern=r"[a-z0-9_-]{1,64}"),
     ), action="compare"),
     Stage("drift", "compare production data with the champion's training data (exit 3: drift found)", (
         CURRENT,
