@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import tarfile
 import urllib.error
 import urllib.request
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploy_helpers import train_version, write_project
 from mlops.config import load_config
@@ -198,3 +201,106 @@ def test_inside_the_container_the_status_travels_in_its_response_type(packaged, 
     assert (good.status, good.mimetype) == (200, "application/json")
     assert len(json.loads(good.response)["predictions"]) == 2
     assert bad.status == 400 and "not valid JSON" in json.loads(bad.response)["error"]
+
+
+# ---------------------------------------------------------------- malformed requests: 4xx, never 5xx
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+CELLS = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "nan", "NaN", "inf", "-1e309", "1e309", "true", "0x10", " 3 ", "\"", "a,b", "2024-13-45"])
+
+
+def _assert_client_error(packaged, body, content_type):
+    reply = packaged["inference"].handle(packaged["served"], body, content_type, "application/json")
+    assert reply.status < 500, (reply.status, reply.body[:300])
+    payload = json.loads(reply.body)
+    if reply.status != 200:
+        assert 400 <= reply.status < 500 and payload["error"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(
+    JSON_VALUES.map(json.dumps),
+    st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=6).map(lambda d: json.dumps({"instances": [d]})),
+    st.text(max_size=200)))
+def test_any_json_body_gets_a_4xx_not_a_5xx(packaged, body):
+    """Arbitrary JSON (any nesting, NaN, huge numbers, wrong shapes) and non-JSON text never get a 5xx."""
+    _assert_client_error(packaged, body, "application/json")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_record_with_the_features_gets_a_4xx_not_a_5xx(packaged, data):
+    """Rows that have every feature column but arbitrary values per column never get a 5xx."""
+    row = {name: data.draw(JSON_VALUES, label=name) for name in packaged["features"]}
+    _assert_client_error(packaged, json.dumps({"instances": [row, packaged["rows"][0]]}), "application/json")
+    _assert_client_error(packaged, json.dumps(row) + "\n" + json.dumps(packaged["rows"][0]), "application/jsonlines")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_csv_body_gets_a_4xx_not_a_5xx(packaged, data):
+    """CSV with the header (shuffled, duplicated or not), arbitrary cells, quotes and ragged rows never gets a 5xx."""
+    header = data.draw(st.permutations(packaged["features"]), label="header")
+    header = header + data.draw(st.lists(st.sampled_from(packaged["features"]), max_size=2), label="dupes")
+    lines = [",".join(header)] if data.draw(st.booleans(), label="with header") else []
+    for _ in range(data.draw(st.integers(0, 3), label="rows")):
+        lines.append(",".join(data.draw(st.lists(CELLS, min_size=len(header) - 1, max_size=len(header) + 1))))
+    _assert_client_error(packaged, "\n".join(lines) + data.draw(st.sampled_from(["", "\n", "\r\n"])), "text/csv")
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=200), content_type=st.sampled_from(
+    ["text/csv", "application/json", "application/jsonlines", "text/plain; charset=utf-8", "image/png", ""]))
+def test_any_bytes_get_a_4xx_not_a_5xx(packaged, body, content_type):
+    """Random bytes under any content type get an answer below 500."""
+    _assert_client_error(packaged, body, content_type)
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "says"), [
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400, "nested"),
+    ("a,b\n" + "x" * 200_000 + ",1\n", "text/csv", 400, "field"),
+    ("{}\n" * 3, "application/jsonlines", 400, ""),
+])
+def test_found_malformed_bodies_are_client_errors(packaged, body, content_type, status, says):
+    """The review's cases: deep nesting and an over-long CSV field were HTTP 500; they are 400s naming the cause."""
+    reply = packaged["inference"].handle(packaged["served"], body, content_type, "application/json")
+    assert reply.status == status and says in json.loads(reply.body)["error"], reply.body[:300]
+
+
+def test_duplicate_csv_header_names_the_column(packaged):
+    """A CSV whose header repeats a column is a 400 naming it (it was a 500)."""
+    features = packaged["features"]
+    header = ",".join([*features, features[0]])
+    row = ",".join(str(packaged["rows"][0][name]) for name in [*features, features[0]])
+    reply = packaged["inference"].handle(packaged["served"], f"{header}\n{row}\n", "text/csv", "application/json")
+    assert reply.status == 400 and features[0] in reply.body and "more than once" in reply.body, reply.body[:300]
+
+
+def test_many_invalid_rows_are_refused_with_a_bounded_error_list(packaged):
+    """10,000 rows that each break every rule: one 400 with at most MAX_ERRORS errors listed."""
+    bad = {name: "not a value" if i % 2 else -1e9 for i, name in enumerate(packaged["features"])}
+    reply = packaged["inference"].handle(packaged["served"], json.dumps({"instances": [bad] * 10_000}),
+                                         "application/json", "application/json")
+    answer = json.loads(reply.body)
+    assert reply.status == 400 and len(answer["errors"]) <= packaged["inference"].MAX_ERRORS
+    assert "10000 row(s)" in answer["error"]
+
+
+@pytest.mark.parametrize(("length", "status"), [("-1", 400), ("abc", 400), ("99999999999", 413), (None, 411)])
+def test_serve_refuses_a_bad_content_length_and_keeps_serving(packaged, length, status):
+    """`make serve` answers a negative, non-numeric, huge or missing Content-Length with a 4xx, then serves on."""
+    with running(packaged["package"].tarball) as server:
+        host, port = server.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as conn:
+            head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            head += f"Content-Length: {length}\r\n" if length is not None else ""
+            conn.sendall((head + "Connection: close\r\n\r\n{}").encode())
+            answer = conn.recv(4096).decode()
+        assert answer.startswith(f"HTTP/1.0 {status}") or answer.startswith(f"HTTP/1.1 {status}"), answer[:200]
+        request = urllib.request.Request(f"{server.url}/ping")
+        with urllib.request.urlopen(request, timeout=10) as response:  # still alive
+            assert response.status == 200

@@ -64,7 +64,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/invocations":
             self._send(404, json.dumps({"error": f"no route POST {self.path}; use POST /invocations"}))
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "").strip()
+        if not declared:
+            self._send(411, json.dumps({"error": "send the body with a Content-Length header"}))
+            return
+        if not declared.isdigit():  # "-1", "abc", "1e3": never a length, never a read to EOF
+            self._send(400, json.dumps({"error": f"Content-Length {declared[:40]!r} is not a byte count"}))
+            return
+        length = int(declared)
         if length > MAX_BODY_BYTES:
             self._send(413, json.dumps({"error": f"body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"}))
             return

@@ -101,7 +101,11 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _csv_frame(text: str) -> pd.DataFrame | Rejected:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit(), a NUL byte
+        return Rejected(400, f"the CSV body cannot be read: {exc} (a field may be at most "
+                             f"{csv.field_size_limit()} characters)")
     if not rows:
         return Rejected(400, "the CSV body has no rows")
     widths = {len(row) for row in rows}
@@ -117,6 +121,8 @@ def _json_frame(text: str) -> pd.DataFrame | Rejected:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         return Rejected(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+    except RecursionError:
+        return Rejected(400, "the JSON body is nested too deeply; send flat records {column: value}")
     if isinstance(payload, dict) and "instances" in payload:
         payload = payload["instances"]
     elif isinstance(payload, dict):
@@ -126,6 +132,9 @@ def _json_frame(text: str) -> pd.DataFrame | Rejected:
     if all(isinstance(row, dict) for row in payload):
         return pd.DataFrame.from_records(payload).astype(object)
     if all(isinstance(row, list) for row in payload):
+        widths = {len(row) for row in payload}
+        if len(widths) > 1:
+            return Rejected(400, f"rows in feature order have different lengths: {sorted(widths)}")
         return pd.DataFrame(payload, dtype=object)  # columns in feature order, checked in predict_fn
     return Rejected(400, "instances must all be objects ({column: value}) or all be lists in feature order")
 
@@ -153,26 +162,36 @@ def input_fn(request_body, request_content_type: str) -> pd.DataFrame | Rejected
     return frame
 
 
-def _problem(rule: dict, name: str, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+def _scalar(value) -> bool:
+    """A JSON scalar or CSV cell; lists and objects are not values of one column."""
+    return not isinstance(value, (list, dict, tuple, set))
+
+
+def _problem(rule: dict, name: str, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     """Coerce a column to its contract dtype; return (values, bad mask, what is wrong)."""
     dtype = rule["dtype"]
-    present = raw.notna()
+    scalar = raw.map(_scalar).to_numpy(dtype=bool)
+    raw = raw.where(scalar, None)
+    present = raw.notna().to_numpy()
     if dtype in ("int", "float"):
-        values = pd.to_numeric(raw.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
-        values = values.astype(float)
-        bad = present & values.isna()
+        text = raw.map(lambda v: v.strip() if isinstance(v, str) else (float(v) if isinstance(v, bool) else v))
+        values = pd.to_numeric(text, errors="coerce").astype(float)
+        finite = np.isfinite(values.to_numpy())
+        bad = (present & ~finite) | ~scalar
+        values = values.where(finite, np.nan)
         if dtype == "int":
-            fractional = values.notna() & (values != np.floor(values.fillna(0)))
+            number = values.to_numpy()
+            fractional = finite & (number != np.floor(np.where(finite, number, 0)))
             return values, bad | fractional, f"'{name}' must be an integer"
         return values, bad, f"'{name}' must be a number"
     if dtype == "bool":
         values = raw.map(_to_bool)
-        return values, present & values.isna(), f"'{name}' must be true or false"
+        return values, (present & values.isna().to_numpy()) | ~scalar, f"'{name}' must be true or false"
     if dtype == "datetime":
-        values = pd.to_datetime(raw, errors="coerce", utc=False)
-        return values, present & values.isna(), f"'{name}' must be a date/time"
+        values = pd.to_datetime(raw.map(lambda v: v if isinstance(v, str) else None), errors="coerce", utc=False)
+        return values, (present & values.isna().to_numpy()) | ~scalar, f"'{name}' must be a date/time"
     values = raw.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-    return values, pd.Series(False, index=raw.index), ""
+    return values, ~scalar, f"'{name}' must be a single value, not a list or an object"
 
 
 def _to_bool(value):
@@ -183,59 +202,76 @@ def _to_bool(value):
     return {"true": True, "false": False, "1": True, "0": False}.get(text)
 
 
-def _rule_errors(rule: dict, name: str, values: pd.Series, ok: pd.Series) -> list[dict]:
+def _rule_masks(rule: dict, values: pd.Series, ok: np.ndarray) -> list[tuple[np.ndarray, str]]:
     """Range and category failures of the usable (non-null, well-typed) values of one column."""
     failing = []
     if rule.get("min") is not None:
-        failing.append((ok & (values < rule["min"]), f"below the minimum {rule['min']}"))
+        failing.append((ok & (values < rule["min"]).to_numpy(dtype=bool), f"below the minimum {rule['min']}"))
     if rule.get("max") is not None:
-        failing.append((ok & (values > rule["max"]), f"above the maximum {rule['max']}"))
+        failing.append((ok & (values > rule["max"]).to_numpy(dtype=bool), f"above the maximum {rule['max']}"))
     if rule.get("allowed") is not None:
         allowed = set(rule["allowed"])
-        failing.append((ok & ~values.isin(allowed), f"not one of {sorted(map(str, allowed))}"))
-    return [{"row": int(row), "column": name, "value": _plain(values.iloc[row]), "problem": problem}
-            for mask, problem in failing for row in np.flatnonzero(mask.to_numpy())]
+        failing.append((ok & ~values.isin(allowed).to_numpy(dtype=bool), f"not one of {sorted(map(str, allowed))}"))
+    return failing
 
 
-def _check(frame: pd.DataFrame, served: Served) -> tuple[pd.DataFrame | None, list]:
-    """Check each row against the contract; return (model input, errors)."""
-    errors: list[dict] = []
-    if all(isinstance(c, int) for c in frame.columns) and len(frame) and \
-            all(isinstance(v, str) and v.strip() in served.columns for v in frame.iloc[0]):
-        frame = frame.iloc[1:].set_axis([v.strip() for v in frame.iloc[0]], axis=1).reset_index(drop=True)
-    elif all(isinstance(c, int) for c in frame.columns):
-        if frame.shape[1] != len(served.features):
-            return None, [{"row": None, "column": None,
-                           "problem": f"rows without a header must have {len(served.features)} fields in this "
-                                      f"order: {', '.join(served.features)}; got {frame.shape[1]}"}]
-        frame = frame.set_axis(served.features, axis=1)
-    unknown = [c for c in frame.columns if c not in served.columns]
-    missing = [c for c in served.features if c not in frame.columns]
-    errors += [{"row": None, "column": c, "problem": "unexpected column (not in the data contract)"} for c in unknown]
-    errors += [{"row": None, "column": c, "problem": "missing feature column"} for c in missing]
+def _with_header(frame: pd.DataFrame, served: Served) -> tuple[pd.DataFrame | None, list]:
+    """Name the columns: the CSV header when the first row names contract columns, else feature order."""
+    if not all(isinstance(c, int) for c in frame.columns):
+        return frame, []
+    if len(frame) and all(isinstance(v, str) and v.strip() in served.columns for v in frame.iloc[0]):
+        names = [v.strip() for v in frame.iloc[0]]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            return None, [{"row": None, "column": n, "problem": "the header names this column more than once"}
+                          for n in repeated]
+        return frame.iloc[1:].set_axis(names, axis=1).reset_index(drop=True), []
+    if frame.shape[1] != len(served.features):
+        return None, [{"row": None, "column": None,
+                       "problem": f"rows without a header must have {len(served.features)} fields in this "
+                                  f"order: {', '.join(served.features)}; got {frame.shape[1]}"}]
+    return frame.set_axis(served.features, axis=1), []
+
+
+def _check(frame: pd.DataFrame, served: Served) -> tuple[pd.DataFrame | None, list, int]:
+    """Check each row against the contract; return (model input, the first errors, rows with an error).
+
+    At most MAX_ERRORS errors are kept per rule: a request of 10,000 bad rows costs masks, not dicts.
+    """
+    frame, errors = _with_header(frame, served)
+    if frame is None:
+        return None, errors, 0
+    columns = [str(c) for c in frame.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    errors += [{"row": None, "column": c, "problem": "this column appears more than once"} for c in repeated]
+    errors += [{"row": None, "column": c, "problem": "unexpected column (not in the data contract)"}
+               for c in columns if c not in served.columns]
+    errors += [{"row": None, "column": c, "problem": "missing feature column"}
+               for c in served.features if c not in columns]
     if errors:
-        return None, errors
+        return None, errors[:MAX_ERRORS], 0
     frame = frame.astype(object).where(frame.notna(), None)
-    out = {}
+    out, any_bad = {}, np.zeros(len(frame), dtype=bool)
     for name in served.features:
         rule = served.columns[name]
         values, bad, problem = _problem(rule, name, frame[name])
-        for row in np.flatnonzero(bad.to_numpy()):
-            errors.append({"row": int(row), "column": name, "value": _plain(frame[name].iloc[row]),
-                           "problem": problem})
-        ok = values.notna() & ~bad
+        failing = [(bad, problem)]
+        ok = values.notna().to_numpy() & ~bad
         if not rule.get("nullable", True):
-            for row in np.flatnonzero((~bad & values.isna()).to_numpy()):
-                errors.append({"row": int(row), "column": name, "value": None,
-                               "problem": f"'{name}' may not be null"})
-        errors += _rule_errors(rule, name, values, ok)
+            failing.append((~bad & values.isna().to_numpy(), f"'{name}' may not be null"))
+        failing += _rule_masks(rule, values, ok)
+        for mask, what in failing:
+            any_bad |= mask
+            for row in np.flatnonzero(mask)[:MAX_ERRORS]:
+                shown = frame[name].iloc[row] if what == problem else values.iloc[row]
+                errors.append({"row": int(row), "column": name, "value": _plain(shown), "problem": what})
         out[name] = values
-    errors.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"] or ""))
+    errors.sort(key=lambda e: (e["row"], e["column"]))
     model_input = pd.DataFrame(out)
     for name in served.features:
         if served.columns[name]["dtype"] == "str":
             model_input[name] = model_input[name].astype(object).where(model_input[name].notna(), np.nan)
-    return model_input, errors
+    return model_input, errors[:MAX_ERRORS], int(any_bad.sum())
 
 
 def _plain(value):
@@ -253,14 +289,17 @@ def predict_fn(input_data, model: Served):
     """Check the rows against the data contract, then predict; a rejection passes through."""
     if isinstance(input_data, Rejected):
         return input_data
-    x, errors = _check(input_data, model)
+    try:
+        x, errors, bad_rows = _check(input_data, model)
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        # Checking is reading the request: a value it cannot read is the request's fault (400), and a
+        # 5xx would count against the endpoint's error alarm and roll back a good deploy.
+        return Rejected(400, f"the request could not be checked against the data contract: {exc}")
     if x is not None and x.empty and not errors:
         return Rejected(400, "the request has a header but no rows")
     if errors:
-        bad_rows = len({e["row"] for e in errors if e["row"] is not None})
         what = f"{bad_rows} row(s)" if bad_rows else "the request's columns"
-        return Rejected(400, f"{what} break the data contract (schema.yaml); nothing was predicted",
-                        errors[:MAX_ERRORS])
+        return Rejected(400, f"{what} break the data contract (schema.yaml); nothing was predicted", errors)
     pipeline = model.pipeline
     result = {"model_version": model.version, "rows": len(x)}
     if hasattr(pipeline, "predict_proba"):
