@@ -217,11 +217,18 @@ def degrade_model(repo: Path) -> None:
         params={"max_iter": 3, "max_depth": 1, "learning_rate": 0.01}))
 
 
-def workflow_run_payload(conclusion: str, *, branch: str = "pr", repository: str = "acme/models",
-                         run_id: int = 4242) -> dict:
-    """The workflow_run event pr-comment.yml gets when the `pr` run of ``branch`` completed with ``conclusion``."""
+def workflow_run_payload(conclusion: str, *, head_sha: str, number: int | None, branch: str = "pr",
+                         repository: str = "acme/models", run_id: int = 4242) -> dict:
+    """The workflow_run event pr-comment.yml gets when the `pr` run of ``branch`` completed with ``conclusion``.
+
+    ``number`` fills ``pull_requests`` as GitHub does for a same-repository PR; None leaves it empty,
+    as GitHub does for a fork PR (the workflow then asks the API which open PR has that head).
+    """
+    pulls = [] if number is None else [{"number": number, "head": {"sha": head_sha, "ref": branch}}]
     return {"workflow_run": {"id": run_id, "event": "pull_request", "conclusion": conclusion, "name": "pr",
-                             "head_branch": branch, "head_repository": {"full_name": repository}}}
+                             "head_branch": branch, "head_sha": head_sha, "head_repository": {"full_name": repository},
+                             "pull_requests": pulls,
+                             "html_url": f"https://github.com/{repository}/actions/runs/{run_id}"}}
 
 
 def posted_comment(result: ActResult) -> tuple[list[str], str]:

@@ -69,10 +69,12 @@ class Story:
         assumed = set(re.findall(r"::set-env:: AWS_STANDIN_ROLE=(\S+)", result.output))
         return {name for name, arn in self.variables.items() if arn in assumed}
 
-    def comment(self, step: str, branch: str, conclusion: str) -> tuple[list[str], str]:
-        """pr-comment.yml after the `pr` run of ``branch``: (cml argv, the Markdown it posted)."""
-        result = self.act(step, "pr-comment.yml", "workflow_run",
-                          workflow_run_payload(conclusion, branch=branch, repository=REPOSITORY))
+    def comment(self, step: str, payload: dict, conclusion: str) -> tuple[list[str], str]:
+        """pr-comment.yml after the `pr` run of the PR ``payload``: (cml argv, the Markdown it posted)."""
+        pull = payload["pull_request"]
+        result = self.act(step, "pr-comment.yml", "workflow_run", workflow_run_payload(
+            conclusion, head_sha=pull["head"]["sha"], number=pull["number"], branch=pull["head"]["ref"],
+            repository=REPOSITORY))
         assert result.returncode == 0, result.output[-4000:]
         return posted_comment(result)
 
@@ -133,7 +135,7 @@ def _first_pr_has_no_prod_champion(story: Story) -> None:
     assert report["verdict"] == "pass" and report["champion_source"] == "base"
     # The read-only role reached the registry (no credentials would say "not readable") and found no prod model.
     assert f"registry {uri} has no prod model yet" in report["champion_description"]
-    argv, text = story.comment("1 pr-comment.yml", "use-the-registry", "success")
+    argv, text = story.comment("1 pr-comment.yml", payload, "success")
     assert "--target=pr/1" in argv and "--no-publish" in argv
     assert text.startswith("### ✅ Pass") and "no prod model yet" in text and "base branch's model" in text
 
@@ -167,7 +169,7 @@ def _prs_compare_with_the_registry_champion(story: Story, champion: str) -> None
     assert report["champion_description"] == f"the prod model `{champion}` from the registry"
     primary = report["metrics"][0]
     assert primary["name"] == "roc_auc" and primary["delta"] > 0, primary
-    _, text = story.comment("3 pr-comment.yml (better)", "more-trees", "success")
+    _, text = story.comment("3 pr-comment.yml (better)", payload, "success")
     assert text.startswith("### ✅ Pass") and f"the prod model `{champion}` from the registry" in text
 
     git(story.repo, "checkout", "-q", "main")
@@ -176,7 +178,7 @@ def _prs_compare_with_the_registry_champion(story: Story, champion: str) -> None
     assert result.returncode != 0 and "is below the gate 0.7 (gates.min_primary in mlops.yaml)" in result.output
     report = story.report()
     assert report["verdict"] == "fail" and report["champion_source"] == "registry"
-    argv, text = story.comment("3 pr-comment.yml (worse)", "fewer-trees", "failure")
+    argv, text = story.comment("3 pr-comment.yml (worse)", payload, "failure")
     assert "--target=pr/3" in argv
     assert text.startswith("### ❌ Fail: roc_auc=") and f"the prod model `{champion}` from the registry" in text
     git(story.repo, "checkout", "-q", "main")
