@@ -132,5 +132,5 @@ deploy-check: $(STAMP) ## check ENV serves the version its registry pointer name
 datagen: $(STAMP) ## generate example data: OUT=file.csv|.parquet [ROWS=10000 SEED=0 DRIFT=1]
 	$(MLOPS) datagen
 
-bootstrap: $(STAMP) ## create/update the foundation stack in AWS once: bucket, OIDC deploy roles [REPOSITORY=owner/name]
+bootstrap: $(STAMP) ## foundation stack in AWS, and with GH_TOKEN the repository's settings [REPOSITORY= REVIEWERS=]
 	$(MLOPS) bootstrap

@@ -65,7 +65,8 @@ class FakeGitHub:
 
             def _handle(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                call = Call(self.command, self.path, json.loads(raw) if raw else None, self.headers.get("Authorization"))
+                call = Call(self.command, self.path, json.loads(raw) if raw else None,
+                            self.headers.get("Authorization"))
                 fake.calls.append(call)
                 status, body = fake.answer(call)
                 data = b"" if body is None else json.dumps(body).encode()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from deploy_helpers import no_aws, train_version, use_moto, write_project
@@ -275,3 +277,59 @@ def test_default_image_refuses_a_model_its_python_cannot_install(aws, monkeypatc
         release_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
     emulated = aws_module.Target("staging", aws.deploy.environments["staging"], session=None, emulated=True)
     release_module._check_serving_image(aws, emulated, version, metadata)  # pylint: disable=protected-access
+
+
+def _stack_parameters(config, environment) -> dict:
+    stack = boto3.client("cloudformation").describe_stacks(StackName=f"{config.project}-{environment}")["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def test_prod_serves_exactly_the_bytes_staging_tested(aws, monkeypatch):
+    """Staging's pass record pins the package (sha256, S3 version, content digest); prod serves its own copy of it."""
+    # The foundation template enables versioning; moto ignores that property, so it is switched on here.
+    boto3.client("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    version = train_version(aws, "4444444", monkeypatch)
+    deploy(aws, "staging")
+    record = Registry.from_config(aws).passed(version, "staging")
+    key = f"registry/{aws.project}/models/{version}/model.tar.gz"
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)
+    assert record["package_sha256"] == hashlib.sha256(stored["Body"].read()).hexdigest()
+    assert record["package_version_id"] == stored["VersionId"] and len(record["content_digest"]) == 64
+    deploy(aws, "prod")
+    parameters = _stack_parameters(aws, "prod")
+    assert parameters["ModelDataUrl"] == f"s3://{BUCKET}/registry/{aws.project}/releases/prod/{version}/model.tar.gz"
+    assert parameters["PackageDigest"] == record["content_digest"]
+    copy = boto3.client("s3").get_object(Bucket=BUCKET,
+                                         Key=f"registry/{aws.project}/releases/prod/{version}/model.tar.gz")
+    assert hashlib.sha256(copy["Body"].read()).hexdigest() == record["package_sha256"]
+
+
+def test_prod_refuses_a_package_swapped_after_staging_passed(aws, monkeypatch, tmp_path):
+    """Bytes written over a passed version's package are refused by prod, naming both digests; prod is untouched."""
+    version = train_version(aws, "5555555", monkeypatch)
+    deploy(aws, "staging")
+    tested = Registry.from_config(aws).passed(version, "staging")["package_sha256"]
+    other = train_version(aws, "6666666", monkeypatch)
+    swapped = build(aws, aws.models_dir / other, tmp_path / "swap").tarball.read_bytes()
+    # A writer with the old, too-wide staging permissions (moto enforces neither IAM nor bucket policies).
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"registry/{aws.project}/models/{version}/model.tar.gz",
+                                  Body=swapped)
+    with pytest.raises(DeployError, match=f"prod refuses {version}: the registry's package is not the one "
+                                          "staging tested") as error:
+        deploy(aws, "prod", version)
+    assert tested in str(error.value) and hashlib.sha256(swapped).hexdigest() in str(error.value)
+    with pytest.raises(ClientError):  # no prod stack was created
+        boto3.client("cloudformation").describe_stacks(StackName=f"{aws.project}-prod")
+
+
+def test_registered_versions_and_pass_records_are_create_once(aws, monkeypatch):
+    """Re-registering identical bytes is a no-op; other bytes are refused; the first pass record stays."""
+    version = train_version(aws, "7777777", monkeypatch)
+    registry = Registry.from_config(aws)
+    registry.register(aws.models_dir / version)
+    registry.register(aws.models_dir / version)  # identical bytes: fine
+    key = f"{aws.project}/models/{version}/metadata.json"
+    with pytest.raises(DeployError, match="registered versions are immutable"):
+        registry.store.create(key, b'{"version": "forged"}')
+    first = registry.record_pass(version, "staging", {"rows": 1})
+    assert registry.record_pass(version, "staging", {"rows": 2}) == first == registry.passed(version, "staging")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from deploy_helpers import no_aws, use_moto, write_project
+from fake_github import FakeGitHub
 from mlops.config import load_config
 from mlops.stages.bootstrap import bootstrap
 from mlops.stages.doctor import check_github, format_checks, run_checks
@@ -62,58 +59,48 @@ def test_foundation_stack_outputs_and_registry_uri(moto, tmp_path, monkeypatch):
     assert checks["registry"].status == "warn" and f"s3://{BUCKET}/registry" in checks["registry"].fix
 
 
-class _FakeGitHub(BaseHTTPRequestHandler):
-    responses: dict = {}
-
-    def do_GET(self):  # pylint: disable=invalid-name  # http.server's naming
-        """Answer from the canned responses."""
-        body = json.dumps(_FakeGitHub.responses.get(self.path, {})).encode()
-        self.send_response(200 if self.path in _FakeGitHub.responses else 404)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ  # silence the default stderr log
-        return
-
-
-@pytest.fixture(name="github_api")
-def fixture_github_api(monkeypatch):
+@pytest.fixture(name="api")
+def fixture_api(monkeypatch):
     """A fake GitHub REST API on 127.0.0.1 (GITHUB_API_URL) and a token."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("GH_TOKEN", "test-token")
-    yield _FakeGitHub.responses
-    server.shutdown()
+    with FakeGitHub() as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        monkeypatch.setenv("GH_TOKEN", "test-token")
+        yield fake
 
 
-def test_github_variables_and_environments(github_api):
-    """Missing variables, a variable that disagrees with the stack, and prod without reviewers are each reported."""
-    github_api.clear()
-    github_api["/repos/octo/loans/actions/variables"] = {"variables": [
+MAIN_ONLY = {"protected_branches": False, "custom_branch_policies": True}
+
+
+def test_github_variables_and_environments(api):
+    """Missing variables, a variable that disagrees with the stack, and weak environments are each reported."""
+    api.route("GET", r"/repos/octo/loans/actions/variables", body={"variables": [
         {"name": "AWS_ROLE_ARN_STAGING", "value": "arn:aws:iam::1:role/staging"},
-        {"name": "AWS_ROLE_ARN_PROD", "value": "arn:aws:iam::1:role/old-prod"},
-    ]}
-    github_api["/repos/octo/loans/environments"] = {"environments": [
-        {"name": "staging", "protection_rules": []}, {"name": "prod", "protection_rules": []}]}
+        {"name": "AWS_ROLE_ARN_PROD", "value": "arn:aws:iam::1:role/old-prod"}]})
+    api.route("GET", r"/repos/octo/loans/environments", body={"environments": [
+        {"name": "staging", "protection_rules": [], "deployment_branch_policy": MAIN_ONLY},
+        {"name": "prod", "protection_rules": [{"type": "required_reviewers", "prevent_self_review": False}],
+         "deployment_branch_policy": None},
+        {"name": "retrain", "protection_rules": [], "deployment_branch_policy": MAIN_ONLY}]})
     outputs = {"StagingDeployRoleArn": "arn:aws:iam::1:role/staging", "ProdDeployRoleArn": "arn:aws:iam::1:role/prod"}
     checks = _by_name(check_github("octo/loans", outputs))
     assert checks["var AWS_ROLE_ARN_STAGING"].status == "ok"
     assert checks["var AWS_ROLE_ARN_PROD"].status == "fail" and "role/prod" in checks["var AWS_ROLE_ARN_PROD"].fix
     assert checks["var AWS_ROLE_ARN_READ"].status == "fail" and "gh variable set" in checks["var AWS_ROLE_ARN_READ"].fix
-    assert checks["environment staging"].status == "ok"
-    assert checks["environment prod"].status == "warn" and "reviewers" in checks["environment prod"].fix
+    assert checks["environment staging"].status == "ok" and checks["environment retrain"].status == "ok"
+    prod = checks["environment prod"]
+    assert prod.status == "warn" and "any branch may deploy" in prod.detail
+    assert "prevent self-review is off" in prod.detail
 
 
-def test_github_missing_environment_and_unreadable_settings(github_api):
+def test_github_missing_environment_and_unreadable_settings(api):
     """A missing environment is a failure naming how to create it; an unreadable repository is one failure."""
-    github_api.clear()
-    github_api["/repos/octo/loans/actions/variables"] = {"variables": []}
-    github_api["/repos/octo/loans/environments"] = {"environments": [
-        {"name": "prod", "protection_rules": [{"type": "required_reviewers"}]}]}
+    api.route("GET", r"/repos/octo/loans/actions/variables", body={"variables": []})
+    api.route("GET", r"/repos/octo/loans/environments", body={"environments": [
+        {"name": "prod", "deployment_branch_policy": MAIN_ONLY,
+         "protection_rules": [{"type": "required_reviewers", "prevent_self_review": True}]}]})
     checks = _by_name(check_github("octo/loans", {}))
     staging = checks["environment staging"]
-    assert staging.status == "fail" and "New environment 'staging'" in staging.fix
+    assert staging.status == "fail" and "make bootstrap" in staging.fix and "Settings > Environments" in staging.fix
     assert checks["environment prod"].status == "ok"
     (only,) = check_github("octo/missing", {})
     assert only.status == "fail" and "cannot read octo/missing" in only.detail

@@ -48,6 +48,8 @@ def test_serving_stack_updates_blue_green_and_rolls_back_on_alarms():
     environment = resources["Model"]["Properties"]["PrimaryContainer"]["Environment"]
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
     assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert environment["MLOPS_PACKAGE_DIGEST"] == {"Ref": "PackageDigest"}  # the container refuses other packages
+    assert {"Key": "environment", "Value": {"Ref": "Environment"}} in resources["EndpointConfig"]["Properties"]["Tags"]
 
 
 def test_serving_outputs_never_read_resources_moto_skips():
@@ -81,11 +83,74 @@ def test_foundation_bucket_is_private_and_roles_are_scoped():
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
     assert not any(r["Type"] == "AWS::IAM::AccessKey" for r in resources.values())
-    staging = repr(resources["StagingDeployRole"]["Properties"]["Policies"])
-    prod = repr(resources["ProdDeployRole"]["Properties"]["Policies"])
+    staging = repr(_statements(resources["StagingDeployRole"], "Allow"))
+    prod = repr(_statements(resources["ProdDeployRole"], "Allow"))
     assert "-prod" not in staging and "/prod" not in staging and "${Project}-staging" in staging
     assert "-staging" not in prod and "/staging" not in prod and "${Project}-prod" in prod
     assert "s3:PutObject" not in repr(resources["ReadOnlyRole"]["Properties"]["Policies"])
+
+
+def _statements(role: dict, effect: str) -> list[dict]:
+    return [st for policy in role["Properties"]["Policies"] for st in policy["PolicyDocument"]["Statement"]
+            if st["Effect"] == effect]
+
+
+def _resources(statement: dict) -> list[str]:
+    listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return [r["Fn::Sub"] if isinstance(r, dict) and "Fn::Sub" in r else repr(r) for r in listed]
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_registry_objects_are_create_once_and_staging_cannot_vouch_for_prod():
+    """The bucket refuses registry writes without If-None-Match; staging is denied prod's record and release."""
+    resources = _template("foundation.yml")["Resources"]
+    (deny,) = [st for st in resources["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+               if st["Sid"] == "DenyOverwritingRegistryVersions"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:PutObject"
+    assert deny["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    assert {r.rsplit("/", 2)[-2] for r in _resources(deny)} == {"models", "releases"}
+    (never,) = _statements(resources["StagingDeployRole"], "Deny")
+    denied = _resources(never)
+    assert _actions(never) == ["s3:PutObject"]
+    assert any(r.endswith("/models/*/passed/prod.json") for r in denied)
+    assert any(r.endswith("/releases/prod/*") for r in denied)
+    assert any(r.endswith("/environments/prod.json") for r in denied)
+    prod_writes = [r for st in _statements(resources["ProdDeployRole"], "Allow") if "s3:PutObject" in _actions(st)
+                   for r in _resources(st)]
+    assert all(("/prod" in r or "prod.json" in r) for r in prod_writes), prod_writes
+    execution = _statements(resources["SageMakerExecutionRole"], "Allow")
+    reads = [r for st in execution if "s3:GetObject" in _actions(st) for r in _resources(st)]
+    assert reads and all("/releases/" in r for r in reads)  # endpoints read released copies, not the registry
+
+
+def test_deploy_roles_cannot_touch_the_foundation_or_the_other_environment():
+    """Deploy roles only describe the foundation stack; SageMaker writes and deletes need the environment's tag."""
+    resources = _template("foundation.yml")["Resources"]
+    for name, env in (("StagingDeployRole", "staging"), ("ProdDeployRole", "prod")):
+        for statement in _statements(resources[name], "Allow"):
+            actions = _actions(statement)
+            if any("${AWS::StackName}" in r for r in _resources(statement)):
+                assert actions == ["cloudformation:DescribeStacks"], statement
+            if any(a.startswith("sagemaker:") and not a.startswith(("sagemaker:Describe", "sagemaker:List",
+                                                                     "sagemaker:Invoke")) for a in actions):
+                tags = statement["Condition"]["StringEquals"]
+                key = "aws:RequestTag/environment" if any("Create" in a for a in actions) else \
+                    "aws:ResourceTag/environment"
+                assert tags[key] == env, statement
+
+
+def test_read_only_role_reads_this_project_only():
+    """No read-only statement uses Resource "*": stacks, endpoints, alarms and parameters are this project's."""
+    statements = _statements(_template("foundation.yml")["Resources"]["ReadOnlyRole"], "Allow")
+    for statement in statements:
+        scoped = "${Project}" in repr(statement.get("Condition")) or "aws:ResourceTag/project" in repr(statement)
+        for resource in _resources(statement):
+            assert resource != "'*'" and ("${Project}" in resource or scoped), statement
+    (configs,) = [st for st in statements if "sagemaker:DescribeEndpointConfig" in _actions(st)]
+    assert configs["Condition"] == {"StringEquals": {"aws:ResourceTag/project": {"Ref": "Project"}}}
 
 
 @pytest.mark.parametrize("name", ["foundation.yml", "serving.yml"])

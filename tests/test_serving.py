@@ -304,3 +304,19 @@ def test_serve_refuses_a_bad_content_length_and_keeps_serving(packaged, length, 
         request = urllib.request.Request(f"{server.url}/ping")
         with urllib.request.urlopen(request, timeout=10) as response:  # still alive
             assert response.status == 200
+
+
+def test_the_container_refuses_a_package_that_is_not_the_recorded_one(packaged, tmp_path, monkeypatch):
+    """model_fn checks MLOPS_PACKAGE_DIGEST: the packaged bytes load; a swapped model file is refused, naming both."""
+    inference = packaged["inference"]
+    assert inference.content_digest(packaged["dir"]) == packaged["package"].content_digest
+    monkeypatch.setenv("MLOPS_PACKAGE_DIGEST", packaged["package"].content_digest)
+    assert inference.model_fn(str(packaged["dir"])).version == packaged["package"].version
+    swapped = unpack(packaged["package"].tarball, tmp_path / "swapped")
+    (swapped / "code" / "inference.py").write_text("import os\nos.system('id')\n")
+    with pytest.raises(inference.PackageMismatch, match="refusing to serve it") as error:
+        inference.model_fn(str(swapped))
+    assert packaged["package"].content_digest in str(error.value)
+    with pytest.raises(RuntimeError, match="refusing to serve it"):
+        with running(packaged["package"].tarball, expected_digest="0" * 64):
+            pass

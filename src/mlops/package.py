@@ -27,6 +27,7 @@ from mlops.model import TRUSTED_TYPES_FILE
 from mlops.contract import load_contract
 from mlops.images import serving_image
 from mlops.render import render
+from mlops.serving.inference import digest_items
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,13 @@ SERVING_LIBRARIES = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
 
 @dataclass(frozen=True)
 class Package:
-    """A packaged version: the tarball, its model card, and the pins inside."""
+    """A packaged version: the tarball, its model card, the pins inside, and its content digest."""
 
     version: str
     tarball: Path
     card: Path
     pins: dict
+    content_digest: str = ""
 
 
 def serving_schema(config: Config, metadata: dict) -> dict:
@@ -120,7 +122,7 @@ def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
     )
     atomic_write_text(Path(out_dir) / MODEL_CARD, card)
     log.info("packaged %s -> %s (%d bytes)", metadata["version"], tarball, tarball.stat().st_size)
-    return Package(metadata["version"], tarball, Path(out_dir) / MODEL_CARD, pins)
+    return Package(metadata["version"], tarball, Path(out_dir) / MODEL_CARD, pins, digest_items(files.items()))
 
 
 def _rule_text(rule: dict) -> str:
@@ -129,6 +131,13 @@ def _rule_text(rule: dict) -> str:
         return "one of " + ", ".join(map(str, rule["allowed"]))
     bounds = [f"{sign} {rule[key]}" for key, sign in (("min", ">="), ("max", "<=")) if rule.get(key) is not None]
     return ", ".join(bounds) or "any"
+
+
+def tarball_digest(tarball: Path) -> str:
+    """The content digest of a package read from its tarball (what the container computes once unpacked)."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        return digest_items((member.name, tar.extractfile(member).read()) for member in tar.getmembers()
+                            if member.isfile())
 
 
 def unpack(tarball: Path, dest: Path) -> Path:

@@ -5,8 +5,13 @@ Input: ``registry.uri`` from the config: a local folder (the default, ``.registr
 
     <uri>/<project>/models/<version>/{model.skops, metadata.json, metrics.json,
                                       model.tar.gz, model_card.md}
-    <uri>/<project>/models/<version>/passed/<env>.json   smoke-test evidence per environment
+    <uri>/<project>/models/<version>/passed/<env>.json   smoke-test evidence per environment, with the
+                                                         package's sha256, S3 version id and content digest
+    <uri>/<project>/releases/<env>/<version>/model.tar.gz  the package an environment's endpoint serves
     <uri>/<project>/environments/<env>.json   {"current", "previous", "history", "rolled_back", "updated_at"}
+
+Versions, pass records and releases are created once and never overwritten (S3 ``If-None-Match``,
+enforced by the bucket policy); only the environment pointers change.
 
 Output: registered versions, the record of which environments each version passed (prod
 refuses a version that has not passed staging), and pointers saying what each environment
@@ -17,116 +22,18 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 from mlops import s3
+from mlops.stores import LocalStore, S3Store, Store
 from mlops.config import Config
 from mlops.errors import DeployError, ModelError
-from mlops.io import atomic_write_text
 from mlops.lineage import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
 MODEL_FILES = (MODEL_FILE, "metadata.json", "metrics.json")
-
-
-class Store(Protocol):
-    """Where registry objects live: keys are '/'-separated paths under the project prefix."""
-
-    def read_text(self, key: str) -> str | None:
-        """The object's text, or None when it does not exist."""
-
-    def write_text(self, key: str, text: str) -> None:
-        """Write an object (atomically for local folders)."""
-
-    def upload(self, path: Path, key: str) -> None:
-        """Copy a local file to ``key``."""
-
-    def download(self, key: str, path: Path) -> None:
-        """Copy ``key`` to a local file."""
-
-    def list(self, prefix: str) -> list[str]:
-        """Keys under ``prefix``."""
-
-    def uri(self, key: str) -> str:
-        """A printable address of ``key``."""
-
-
-class LocalStore(Store):
-    """A registry in a local folder."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def read_text(self, key: str) -> str | None:
-        path = self.root / key
-        return path.read_text(encoding="utf-8") if path.is_file() else None
-
-    def write_text(self, key: str, text: str) -> None:
-        atomic_write_text(self.root / key, text)
-
-    def upload(self, path: Path, key: str) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(path, temp)
-        temp.replace(target)
-
-    def download(self, key: str, path: Path) -> None:
-        source = self.root / key
-        if not source.is_file():
-            raise ModelError(f"{source} is not in the registry")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, path)
-
-    def list(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
-
-    def uri(self, key: str) -> str:
-        return str(self.root / key)
-
-
-class S3Store(Store):
-    """A registry under an s3:// prefix (boto3; honours AWS_ENDPOINT_URL for emulators)."""
-
-    def __init__(self, bucket: str, prefix: str, client=None):
-        self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = client or s3.client()
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def read_text(self, key: str) -> str | None:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
-        return body.decode("utf-8")
-
-    def write_text(self, key: str, text: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=text.encode("utf-8"))
-
-    def upload(self, path: Path, key: str) -> None:
-        self.client.upload_file(str(path), self.bucket, self._key(key))
-
-    def download(self, key: str, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.client.download_file(self.bucket, self._key(key), str(path))
-
-    def list(self, prefix: str) -> list[str]:
-        keys, start = [], len(self.prefix) + 1 if self.prefix else 0
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys.extend(obj["Key"][start:] for obj in page.get("Contents", []))
-        return sorted(keys)
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
 
 
 class Registry:
@@ -166,13 +73,17 @@ class Registry:
         return "/".join((self.project, *parts))
 
     def register(self, model_dir: Path, extra_files: tuple[Path, ...] = ()) -> str:
-        """Copy a trained model folder into the registry; metadata.json goes last (it marks completeness)."""
+        """Copy a trained model folder into the registry, once; metadata.json goes last (it marks completeness).
+
+        Each object is created, never overwritten: registering the same version again with the same
+        bytes is a no-op, with other bytes a DeployError.
+        """
         metadata = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
         version = metadata["version"]
-        for path in [*(model_dir / name for name in MODEL_FILES if name != "metadata.json"), *extra_files]:
+        for path in [*(model_dir / name for name in MODEL_FILES if name != "metadata.json"), *extra_files,
+                     model_dir / "metadata.json"]:
             if path.is_file():
-                self.store.upload(path, self._key("models", version, path.name))
-        self.store.upload(model_dir / "metadata.json", self._key("models", version, "metadata.json"))
+                self.store.create(self._key("models", version, path.name), path.read_bytes())
         log.info("registered %s at %s", version, self.store.uri(self._key("models", version)))
         return version
 
@@ -232,8 +143,8 @@ class Registry:
         """Address of a version's model.tar.gz (an s3:// URL for S3 registries)."""
         return self.store.uri(self._key("models", version, "model.tar.gz"))
 
-    def fetch_package(self, version: str, dest: Path) -> Path:
-        """Download a version's model.tar.gz to ``dest`` (a file path); a clear error when it is missing."""
+    def fetch_package(self, version: str, dest: Path) -> tuple[Path, str | None]:
+        """Download a version's model.tar.gz to ``dest`` (a file path): (dest, the object's version id)."""
         self.metadata(version)
         if not self.has_package(version):
             raise DeployError(
@@ -241,15 +152,25 @@ class Registry:
                 "deploy it first to an environment without `requires` (e.g. `make deploy ENV=staging "
                 f"VERSION={version}` from a checkout that has models/{version}/), which packages and registers it"
             )
-        self.store.download(self._key("models", version, "model.tar.gz"), dest)
-        return dest
+        return dest, self.store.download(self._key("models", version, "model.tar.gz"), dest)
 
-    def record_pass(self, version: str, environment: str, evidence: dict) -> None:
-        """Record that ``version`` passed ``environment``'s deploy and smoke test."""
+    def publish_release(self, environment: str, version: str, tarball: Path) -> str:
+        """Copy the verified package to ``releases/<environment>/<version>/``, which only that environment's
+        deploy role may write and its endpoint reads; return its address."""
+        key = self._key("releases", environment, version, "model.tar.gz")
+        self.store.create(key, tarball.read_bytes())
+        return self.store.uri(key)
+
+    def record_pass(self, version: str, environment: str, evidence: dict) -> dict:
+        """Record, once, that ``version`` passed ``environment``'s deploy and smoke test; the first record stays."""
         record = {"version": version, "environment": environment,
                   "passed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **evidence}
-        self.store.write_text(self._key("models", version, "passed", f"{environment}.json"),
-                              json.dumps(record, indent=2, default=str) + "\n")
+        key = self._key("models", version, "passed", f"{environment}.json")
+        existing = self.passed(version, environment)
+        if existing is not None:
+            return existing
+        self.store.create(key, (json.dumps(record, indent=2, default=str) + "\n").encode())
+        return record
 
     def passed(self, version: str, environment: str) -> dict | None:
         """The evidence that ``version`` passed ``environment``, or None."""

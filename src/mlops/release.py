@@ -7,6 +7,10 @@ metadata twice. Resolving picks the version (the one named; for an environment w
 ``requires``, what that environment serves; else ``models/LATEST``, packaged and registered
 here), refuses a version that has not passed the required environment, and refuses up front
 a model the default serving image's Python cannot install.
+
+Integrity: a release carries its package's sha256, S3 version id and content digest. A version
+promoted from a required environment must be byte-for-byte what that environment tested (its
+pass record says which bytes); any difference is refused, naming both digests.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from mlops.console import say
 from mlops.errors import DeployError
 from mlops.images import SKLEARN_IMAGE_PYTHON, python_conflicts, serving_image
 from mlops.lineage import resolve_model_dir
-from mlops.package import build, requirements
+from mlops.io import sha256_file
+from mlops.package import build, requirements, tarball_digest
 from mlops.registry import Registry
 
 
@@ -31,6 +36,15 @@ class Release:
     metadata: dict
     tarball: Path  # the package, downloaded from the registry
     package_uri: str  # where the registry keeps it (s3:// for AWS)
+    sha256: str = ""  # of the tarball's bytes
+    version_id: str | None = None  # the S3 object version that was downloaded
+    content_digest: str = ""  # what the serving container checks (mlops.serving.inference.content_digest)
+
+    @property
+    def integrity(self) -> dict:
+        """What a pass record keeps, so a later promotion can prove it deploys the same bytes."""
+        return {"package_sha256": self.sha256, "package_version_id": self.version_id,
+                "content_digest": self.content_digest}
 
 
 def _choose(config: Config, registry: Registry, target, version: str | None, workdir: Path) -> str:
@@ -67,15 +81,43 @@ def for_deploy(config: Config, target, registry: Registry, version: str | None, 
             f"{target.environment} refuses {version}: it has not passed {required} (no record at {record}). "
             f"Deploy it to {required} first: make deploy ENV={required} VERSION={version}"
         )
-    return of_version(config, target, registry, version, workdir)
+    tested = registry.passed(version, required) if required else None
+    return of_version(config, target, registry, version, workdir, tested=tested, tested_in=required)
 
 
-def of_version(config: Config, target, registry: Registry, version: str, workdir: Path) -> Release:
-    """The release of a registered ``version``: its metadata and package, checked against the serving image."""
+def of_version(config: Config, target, registry: Registry, version: str, workdir: Path, *,
+               tested: dict | None = None, tested_in: str | None = None) -> Release:
+    """The release of a registered ``version``: metadata and package, checked against the serving image and,
+    with ``tested`` (a pass record of ``tested_in``), against the bytes that environment tested."""
     metadata = registry.metadata(version)
     _check_serving_image(config, target, version, metadata)
-    tarball = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
-    return Release(version, metadata, tarball, registry.package_uri(version))
+    tarball, version_id = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
+    chosen = Release(version, metadata, tarball, registry.package_uri(version), sha256_file(tarball), version_id,
+                     tarball_digest(tarball))
+    if tested is not None:
+        _check_tested(chosen, tested, tested_in or "?", target.environment)
+    return chosen
+
+
+def _check_tested(chosen: Release, tested: dict, where: str, environment: str) -> None:
+    """Refuse unless the package is exactly the one ``where`` tested (sha256, version id, content digest)."""
+    if not tested.get("package_sha256"):
+        raise DeployError(
+            f"{environment} refuses {chosen.version}: its {where} pass record predates release integrity records "
+            f"(no package sha256), so nothing proves which bytes {where} tested. Deploy it to {where} again "
+            f"(make deploy ENV={where} VERSION={chosen.version}), then promote it")
+    problems = []
+    if tested["package_sha256"] != chosen.sha256:
+        problems.append(f"model.tar.gz sha256 is {chosen.sha256}, {where} tested {tested['package_sha256']}")
+    if tested.get("package_version_id") and tested["package_version_id"] != chosen.version_id:
+        problems.append(f"the S3 object version is {chosen.version_id}, {where} tested {tested['package_version_id']}")
+    if tested.get("content_digest") and tested["content_digest"] != chosen.content_digest:
+        problems.append(f"the content digest is {chosen.content_digest}, {where} tested {tested['content_digest']}")
+    if problems:
+        raise DeployError(
+            f"{environment} refuses {chosen.version}: the registry's package is not the one {where} tested ("
+            + "; ".join(problems) + "). It changed after the test: find out who wrote it (S3 object versions, "
+            "CloudTrail), then deploy a new version. Nothing was deployed")
 
 
 def _check_serving_image(config: Config, target, version: str, metadata: dict) -> None:

@@ -48,10 +48,11 @@ def foundation_outputs(config: Config, target: Target) -> dict:
     return outputs
 
 
-def _model_data_url(config: Config, target: Target, release: Release, foundation: dict) -> str:
+def _model_data_url(config: Config, target: Target, registry: Registry, release: Release, foundation: dict) -> str:
+    """The environment's own copy of the verified package (``releases/<env>/``), which its endpoint serves."""
     if not target.emulator:
-        return release.package_uri
-    key = f"registry/{config.project}/models/{release.version}/model.tar.gz"
+        return registry.publish_release(target.environment, release.version, release.tarball)
+    key = f"registry/{config.project}/releases/{target.environment}/{release.version}/model.tar.gz"
     target.client("s3").upload_file(str(release.tarball), foundation["ArtifactBucket"], key)
     return f"s3://{foundation['ArtifactBucket']}/{key}"
 
@@ -85,9 +86,12 @@ def _smoke(config: Config, target: Target, outputs: dict, release: Release) -> d
     if target.emulator or target.emulated:
         say(f"Smoke test: the emulator's endpoint {endpoint} cannot run a SageMaker container, so the test calls "
              "a local server running the same model.tar.gz (make serve's routes). No real endpoint was tested.")
-        with running(tarball) as server:
-            evidence = smoke_test(http_invoker(server.url), f"local serve at {server.url} (stand-in for {endpoint})",
-                                  tarball, rows, limit)
+        try:
+            with running(tarball, expected_digest=release.content_digest) as server:
+                evidence = smoke_test(http_invoker(server.url),
+                                      f"local serve at {server.url} (stand-in for {endpoint})", tarball, rows, limit)
+        except RuntimeError as refused:  # the package's PackageMismatch: it is not the recorded package
+            raise SmokeFailed(str(refused)) from None
         return {**evidence, "endpoint_tested": False}
     say(f"Smoke test: invoking SageMaker endpoint {endpoint} with {len(rows.records)} held-out rows")
     evidence = smoke_test(sagemaker_invoker(target.client("sagemaker-runtime"), endpoint),
@@ -95,13 +99,15 @@ def _smoke(config: Config, target: Target, outputs: dict, release: Release) -> d
     return {**evidence, "endpoint_tested": True}
 
 
-def _serving_parameters(config: Config, target: Target, release: Release, foundation: dict) -> dict:
+def _serving_parameters(config: Config, target: Target, registry: Registry, release: Release,
+                        foundation: dict) -> dict:
     settings = target.settings
     return {
         "Project": config.project,
         "Environment": target.environment,
         "ModelVersion": release.version,
-        "ModelDataUrl": _model_data_url(config, target, release, foundation),
+        "ModelDataUrl": _model_data_url(config, target, registry, release, foundation),
+        "PackageDigest": release.content_digest,
         "ImageUri": serving_image(config),
         "ExecutionRoleArn": foundation["SageMakerExecutionRoleArn"],
         "InstanceType": settings.instance_type,
@@ -133,7 +139,7 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
     say(f"Deploying {version} to {environment}: stack {stack} in {target.description}; "
          f"serving before: {serving_before or 'nothing'}")
     template = template_body(config, SERVING)
-    parameters = _serving_parameters(config, target, release, foundation)
+    parameters = _serving_parameters(config, target, registry, release, foundation)
     timeout = config.deploy.stack_timeout_minutes
     started = time.perf_counter()
     action = apply_stack(cf, stack, template, parameters, timeout)
@@ -145,7 +151,7 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
         undone = _undo(cf, stack, action, before, timeout, template)
         raise DeployError(f"{failure}\n{undone}") from None
     if rollback_of is None:
-        registry.record_pass(version, environment, evidence)
+        registry.record_pass(version, environment, {**evidence, **release.integrity})
     pointer = registry.set_pointer(environment, version, rollback_of=rollback_of)
     record = {
         "environment": environment, "version": version, "previous": pointer.get("previous"),

@@ -127,9 +127,13 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("deploy-check", "check an environment serves the version its registry pointer names", (
         _env("prod"), Option("--expect", "fail unless the environment serves this version", make="EXPECT",
                              pattern=VERSION_PATTERN)), action="deploy-check"),
-    Stage("bootstrap", "create or update the foundation stack (bucket, OIDC deploy roles) in AWS",
-          (Option("--repository", "owner/name allowed to deploy (default: the origin remote)", make="REPOSITORY",
-                  pattern=r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}"),)),
+    Stage("bootstrap", "create or update the foundation stack in AWS; with GH_TOKEN configure the repository", (
+        Option("--repository", "owner/name allowed to deploy (default: the origin remote)", make="REPOSITORY",
+               pattern=r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}"),
+        Option("--reviewers", "GitHub logins that must approve prod deploys (default: the token's user)",
+               make="REVIEWERS", pattern=r"[A-Za-z0-9-]{1,39}(,[A-Za-z0-9-]{1,39})*"),
+        Option("--allow-self-review", "let a prod reviewer approve a deploy they triggered (a team of one)",
+               switch=True, make="ALLOW_SELF_REVIEW"))),
     Stage("doctor", "check the local setup, and AWS/GitHub setup when credentials are present", config=False),
     Stage("datagen", "generate example loan data of any size (for benchmarks and demos)", (
         Option("--rows", "rows to generate", type=int, default=10_000, make="ROWS"),

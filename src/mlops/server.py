@@ -90,8 +90,9 @@ class InferenceServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, package_dir: Path, port: int = 0):
+    def __init__(self, package_dir: Path, port: int = 0, expected_digest: str = ""):
         self.inference = load_inference(package_dir)
+        self.inference.verify_package(package_dir, expected_digest)  # as the container does with MLOPS_PACKAGE_DIGEST
         self.served = self.inference.model_fn(str(package_dir))
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -103,10 +104,11 @@ class InferenceServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running(tarball: Path, port: int = 0) -> Iterator[InferenceServer]:
-    """Unpack ``tarball`` and serve it in a background thread until the block ends."""
+def running(tarball: Path, port: int = 0, expected_digest: str = "") -> Iterator[InferenceServer]:
+    """Unpack ``tarball`` and serve it in a background thread until the block ends (refusing a package
+    whose content digest is not ``expected_digest``, when given)."""
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as workdir:
-        server = InferenceServer(unpack(tarball, Path(workdir)), port)
+        server = InferenceServer(unpack(tarball, Path(workdir)), port, expected_digest)
         thread = threading.Thread(target=server.serve_forever, name="mlops-serve", daemon=True)
         thread.start()
         try:

@@ -20,6 +20,7 @@ loads this one file: parsing, the contract checks and the answers cannot be spli
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -81,8 +82,43 @@ class Reply:
     content_type: str = JSON
 
 
+# The content digest the deploy recorded (the package staging tested); set on the SageMaker Model.
+DIGEST_VARIABLE = "MLOPS_PACKAGE_DIGEST"
+
+
+class PackageMismatch(RuntimeError):
+    """The unpacked package is not the one the deploy recorded: it is not served."""
+
+
+def digest_items(items) -> str:
+    """sha256 over (relative path, bytes) pairs in path order, each length-prefixed: a package's content digest."""
+    digest = hashlib.sha256()
+    for name, data in sorted(items):
+        encoded = name.encode("utf-8")
+        digest.update(len(encoded).to_bytes(4, "big") + encoded + len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def content_digest(model_dir) -> str:
+    """The content digest of an unpacked package: every file but Python's byte-code caches."""
+    root = Path(model_dir)
+    files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    return digest_items((p.relative_to(root).as_posix(), p.read_bytes()) for p in files)
+
+
+def verify_package(model_dir, expected: str | None) -> None:
+    """Refuse a package whose content is not what the deploy recorded (``expected``; empty checks nothing)."""
+    if expected:
+        actual = content_digest(model_dir)
+        if actual != expected:
+            raise PackageMismatch(f"the package in {model_dir} has content digest {actual}, but the deploy "
+                                  f"recorded {expected} (the package staging tested): refusing to serve it")
+
+
 def model_fn(model_dir: str) -> Served:
-    """Load the skops model, trusting only the types listed in ``trusted_types.txt``."""
+    """Check the package is the recorded one, then load the skops model, trusting only ``trusted_types.txt``."""
+    verify_package(model_dir, os.environ.get(DIGEST_VARIABLE))
     root = Path(model_dir)
     trusted = [
         line.strip()

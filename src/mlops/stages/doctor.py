@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -21,27 +20,11 @@ from mlops import github, sources
 from mlops.config import Config, load_config
 from mlops.context import Context, Result
 from mlops.errors import MlopsError
+from mlops.repo_settings import VARIABLES, Setting, inspect
 
-# Repository variables the workflows read, and the foundation-stack output each should equal.
-GITHUB_VARIABLES = {
-    "AWS_ROLE_ARN_STAGING": "StagingDeployRoleArn",
-    "AWS_ROLE_ARN_PROD": "ProdDeployRoleArn",
-    "AWS_ROLE_ARN_READ": "ReadOnlyRoleArn",
-    "AWS_REGION": None,
-}
-GITHUB_ENVIRONMENTS = ("staging", "prod")  # the same names as deploy.environments
 FOUNDATION_OUTPUTS = ("ArtifactBucket", "RegistryUri", "SageMakerExecutionRoleArn", *(
-    output for output in GITHUB_VARIABLES.values() if output))
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the doctor's report."""
-
-    name: str
-    status: str  # ok | warn | fail | skip
-    detail: str
-    fix: str = ""
+    output for output in VARIABLES.values() if output))
+Check = Setting  # one line of the doctor's report: name, status (ok | warn | fail | skip), detail, fix
 
 
 def _requirement_pins(path: Path) -> dict[str, str]:
@@ -161,45 +144,13 @@ def check_aws(config: Config) -> tuple[list[Check], dict]:
 
 
 def check_github(repository: str | None, outputs: dict) -> list[Check]:
-    """With a token: the repository variables and environments the workflows expect."""
+    """With a token: the repository variables and environments the workflows expect (mlops.repo_settings)."""
     token = github.token()
     if not token or not repository:
         why = "no GH_TOKEN" if not token else "no GitHub origin remote"
         return [Check("github", "skip", f"{why}: repository variables and environments not checked",
                       "export GH_TOKEN=$(gh auth token) to check them")]
-    try:
-        variables = {v["name"]: v["value"] for v in github.api("GET", f"/repos/{repository}/actions/variables",
-                                                                 token).get("variables", [])}
-        environments = {e["name"]: e for e in github.api("GET", f"/repos/{repository}/environments",
-                                                            token).get("environments", [])}
-    except (github.ApiError, ValueError) as error:
-        return [Check("github", "fail", f"cannot read {repository}'s settings: {error}",
-                      "use a token with repository administration: read")]
-    checks = []
-    for name, output in GITHUB_VARIABLES.items():
-        value = variables.get(name)
-        if value is None:
-            checks.append(Check(f"var {name}", "fail" if output else "warn", "not set",
-                                f"gh variable set {name} --body '<{output or 'region'}>'"
-                                + (f" (the {output} output of the foundation stack)" if output else "")))
-        elif output and outputs.get(output) and outputs[output] != value:
-            checks.append(Check(f"var {name}", "fail", f"{value} but the foundation stack says {outputs[output]}",
-                                f"gh variable set {name} --body '{outputs[output]}'"))
-        else:
-            checks.append(Check(f"var {name}", "ok", value))
-    for name in GITHUB_ENVIRONMENTS:
-        environment = environments.get(name)
-        if environment is None:
-            checks.append(Check(f"environment {name}", "fail", "missing",
-                                f"create it: Settings > Environments > New environment '{name}'"))
-            continue
-        reviewers = any(rule.get("type") == "required_reviewers" for rule in environment.get("protection_rules", []))
-        if name == "prod" and not reviewers:
-            checks.append(Check(f"environment {name}", "warn", "no required reviewers: prod deploys without approval",
-                                "add required reviewers to the 'prod' environment"))
-        else:
-            checks.append(Check(f"environment {name}", "ok", "present" + (", reviewers required" if reviewers else "")))
-    return checks
+    return inspect(repository, token, outputs)
 
 
 def run_checks(config_path: str | None = None, root: Path | None = None) -> list[Check]:

@@ -38,5 +38,6 @@ def rollback(config: Config, environment: str) -> dict:
         current = (registry.pointer(environment) or {}).get("current")
         version = registry.rollback_target(environment)
         say(f"Rolling {environment} back from {current} to {version}")
-        chosen = release.of_version(config, target, registry, version, Path(workdir))
+        chosen = release.of_version(config, target, registry, version, Path(workdir),
+                                    tested=registry.passed(version, environment) or None, tested_in=environment)
         return roll_out(config, target, registry, chosen, foundation=foundation, rollback_of=current)
