@@ -24,7 +24,8 @@ class Repository:
         denied = (403, {"message": "Resource not accessible by personal access token"})
         api.route("GET", "/user", body={"login": "octocat", "id": 583231})
         api.route("GET", "/users/hubot", body={"login": "hubot", "id": 9})
-        api.route("GET", rf"{REPO}/actions/variables/(\w+)", status=lambda c: 200 if self._var(c) in self.variables else 404,
+        api.route("GET", rf"{REPO}/actions/variables/(\w+)",
+                  status=lambda c: 200 if self._var(c) in self.variables else 404,
                   body=lambda c: {"name": self._var(c), "value": self.variables.get(self._var(c))})
         api.route("POST", rf"{REPO}/actions/variables", status=201, body=self._create_variable)
         api.route("PATCH", rf"{REPO}/actions/variables/(\w+)", status=204, body=self._create_variable)
@@ -78,7 +79,7 @@ def fixture_project_on_aws(moto, tmp_path, monkeypatch):
 
 
 def test_bootstrap_with_a_token_configures_the_repository_once(project_on_aws, monkeypatch, capsys):
-    """Variables from the stack outputs, three main-only environments, prod reviewed without self-review, PR permission."""
+    """Variables from the stack outputs, three main-only environments, prod reviewed (no self-review), PR permission."""
     path, api = project_on_aws
     repository = Repository(api)
     monkeypatch.setenv("GH_TOKEN", "admin-token")

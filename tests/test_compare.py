@@ -17,12 +17,14 @@ from conftest import BASE_CONFIG, ROOT
 from mlops import champion as champion_mod
 from mlops import s3
 from mlops.intervals import paired_bootstrap, resample_counts, weighted_metrics
-from mlops.gates import check_gates, slice_rows
+from mlops.errors import MlopsError
+from mlops.gates import check_gates, slice_rows, slice_values
 from mlops.stages.compare import compare, render_reports as render
 from mlops.config import load_config
 from mlops.data import load_training
 from mlops.metrics import Predictions, compute
 from mlops.registry import Registry
+from mlops.stages.datagen import generate
 from mlops.render import MAX_COMMENT_CHARS
 
 
@@ -366,8 +368,6 @@ def test_pr_that_changes_the_evaluation_data_says_so(project):
     """When the data's fingerprint differs from the base champion's, the report says so and uses the new data."""
     champion_dir = _train_to(project, "champion")
     challenger_dir = _train_to(project, "challenger")
-    from mlops.stages.datagen import generate  # pylint: disable=import-outside-toplevel  # only this test
-
     project.write_data(generate(900, seed=4))
     config = load_config(project.config_path)
     dataset = load_training(config)
@@ -401,9 +401,104 @@ def test_champion_is_scored_when_the_pr_dropped_one_of_its_columns(project):
     champion_dir = _train_to(project, "champion")
     frame = pl.read_csv(project.root / "data" / "train.csv").drop("savings_balance", "region")
     frame.write_csv(project.root / "data" / "train.csv")
+    project.write_contract()  # the PR updates the contract with the data, as training requires
     challenger_dir = _train_to(project, "challenger")
     config = load_config(project.config_path)
     result = compare(config, load_training(config), champion_dir, challenger_dir)
     assert result["champion"]["missing_columns"] == ["savings_balance", "region"]
     assert any("savings_balance, region" in note for note in result["notes"])
     assert 0.5 < result["metrics"][0]["champion"] <= 1.0
+
+
+# ---------------------------------------------------------------- numbers that mean what they say
+
+
+def test_macro_f1_of_a_slice_counts_only_its_classes():
+    """A perfectly classified slice holding 2 of 3 classes has macro F1 1.0 (it was 0.667), in both code paths."""
+    y = np.array(["a", "b", "a", "b", "c", "c"], dtype=object)
+    proba = np.eye(3)[[0, 1, 0, 1, 2, 2]]
+    pred = Predictions(y, y.copy(), proba, ("a", "b", "c"))
+    keep = np.array([True, True, True, True, False, False])
+    assert compute("multiclass", pred.subset(keep))["macro_f1"] == 1.0
+    weights = keep.astype(np.float32)[:, None]
+    assert weighted_metrics("multiclass", pred)(weights)["macro_f1"][0] == pytest.approx(1.0)
+
+
+def test_relative_tolerance_is_a_share_of_the_champion():
+    """max_drop "2%" allows 2% of the champion's value: a 1.0 RMSE drop on 58 is allowed, 1.5 is not."""
+    from mlops.tasks import tolerance  # pylint: disable=import-outside-toplevel  # only this test
+
+    assert tolerance("2%", 58.0) == pytest.approx(1.16) and tolerance(0.05, 58.0) == 0.05
+
+
+def test_relative_max_drop_gate(project):
+    """gates.max_drop: "2%" judges a regression PR by 2% of the champion's RMSE, and says so."""
+    config = _config(project, gates={"max_drop": "2%"})
+    ok = check_gates(config, _result({"champion": 0.80, "delta": -0.01, "ci_low": -0.02, "ci_high": -0.005}))
+    assert next(g for g in ok if g["gate"] == "max_drop")["passed"]  # 0.01 < 2% of 0.80 (0.016)
+    failing = check_gates(config, _result({"champion": 0.80, "delta": -0.03, "ci_low": -0.04, "ci_high": -0.02}))
+    gate = next(g for g in failing if g["gate"] == "max_drop")
+    assert not gate["passed"] and "0.016 (2% of the champion's)" in gate["detail"]
+
+
+def test_config_refuses_a_tolerance_that_is_not_a_number_or_a_share(project):
+    """max_drop: "lots" is a config error naming the key and the two accepted forms."""
+    raw = copy.deepcopy(BASE_CONFIG)
+    raw["gates"] = {"max_drop": "lots"}
+    project.write_config(raw)
+    code, _, err = project.run("validate")
+    assert code == 1 and "gates.max_drop must be a number" in err and "'2%'" in err
+
+
+def test_positive_label_is_configurable_and_shown(project):
+    """data.positive_label: 0 makes class 0 the positive one (F1 and ROC AUC change) and the report names it."""
+    assert project.run("train")[0] == 0 and project.run("evaluate")[0] == 0
+    default = json.loads((project.root / "reports" / "metrics.json").read_text())
+    raw = copy.deepcopy(BASE_CONFIG)
+    raw["data"]["positive_label"] = 0
+    project.write_config(raw)
+    assert project.run("train")[0] == 0 and project.run("evaluate")[0] == 0 and project.run("report")[0] == 0
+    flipped = json.loads((project.root / "reports" / "metrics.json").read_text())
+    assert default["positive_label"] == 1 and flipped["positive_label"] == 0
+    assert flipped["metrics"]["roc_auc"] == pytest.approx(default["metrics"]["roc_auc"], abs=0.02)
+    assert flipped["metrics"]["f1"] != pytest.approx(default["metrics"]["f1"])
+    assert "Positive class: `0`" in (project.root / "reports" / "report.md").read_text()
+    raw["data"]["positive_label"] = "yes"
+    project.write_config(raw)
+    code, _, err = project.run("train")
+    assert code == 1 and "data.positive_label 'yes' is not one of the classes [0, 1]" in err
+
+
+def test_a_one_class_held_out_set_is_an_error_naming_the_cause(project):
+    """Held-out rows of one class: evaluate and compare say roc_auc needs both classes (not 'nan is below the gate')."""
+    frame = generate(800, seed=3)
+    frame.loc[frame.index[-250:], "default"] = 0  # the time split holds out the newest quarter: all class 0
+    project.write_data(frame)
+    assert project.run("train")[0] == 0
+    code, _, err = project.run("evaluate")
+    assert code == 1 and "roc_auc needs both classes, but the 200 rows hold only 0" in err
+    code, _, err = project.run("compare", "--champion", "none")
+    assert code == 1 and "roc_auc needs both classes" in err and "nan" not in err
+
+
+def test_latency_is_timed_on_a_thousand_rows_even_from_a_small_held_out_set():
+    """Fifty held-out rows are repeated to 1,000 for timing, instead of timing 50 and multiplying by 20."""
+    from mlops.scoring import LATENCY_ROWS, latency_batch  # pylint: disable=import-outside-toplevel  # only here
+
+    x = pl.DataFrame({"a": range(50)}).to_pandas()
+    batch = latency_batch(x)
+    assert len(batch) == LATENCY_ROWS == 1000 and batch["a"].tolist()[:51] == [*range(50), 0]
+
+
+def test_slice_columns_are_checked_and_continuous_ones_binned(project):
+    """An unknown slice column is a config error; a continuous one gets 5 bins; a many-valued text one is refused."""
+    config = _config(project, compare={"slices": ["no_such_column"]})
+    frame = load_training(config).frame
+    with pytest.raises(MlopsError, match="compare.slices names 'no_such_column', which is not a column"):
+        slice_values(config, frame, "no_such_column")
+    config = _config(project, compare={"slices": ["annual_income"]})
+    labels = set(slice_values(config, frame, "annual_income").tolist()) - {"(null)"}
+    assert len(labels) == 5 and all(label.startswith("[") for label in labels)
+    texts = frame.with_columns(pl.col("loan_id").cast(pl.String).alias("loan_text"))
+    with pytest.raises(MlopsError, match="has 800 distinct values"):
+        slice_values(config, texts, "loan_text")

@@ -67,3 +67,19 @@ def test_time_split_holds_out_latest_rows():
     frame = pl.DataFrame({"loan_id": range(100), "application_date": range(100)})
     mask = holdout_mask(config, frame)
     assert mask[75:].all() and not mask[:75].any()
+
+
+def test_duplicated_header_is_named(tmp_path):
+    """A CSV header that repeats a column is refused naming it (polars would rename it silently)."""
+    path = tmp_path / "dup.csv"
+    path.write_text("age,income,age\n41,100,41\n")
+    with pytest.raises(DataError, match=r"names the column\(s\) \['age'\] more than once"):
+        load(str(path))
+
+
+def test_semicolon_separated_csv_gets_a_delimiter_hint(tmp_path):
+    """A one-column header full of semicolons says the file looks semicolon-separated, not 26 failures."""
+    path = tmp_path / "semi.csv"
+    path.write_text("age;income;purpose\n41;100;car\n")
+    with pytest.raises(DataError, match="looks semicolon-separated. Save it comma-separated"):
+        load(str(path))

@@ -116,7 +116,7 @@ def test_all_null_feature(project):
     frame["savings_balance"] = np.nan
     project.write_data(frame)
     code, _, err = project.run("train")
-    assert code == 1 and "['savings_balance'] are entirely null" in err and "drop_columns" in err
+    assert code == 1 and "savings_balance" in err and "every value is null" in err and "update the contract" in err
 
 
 def test_failed_retrain_keeps_previous_model(project):
@@ -145,3 +145,29 @@ def test_error_becomes_github_annotation(project, monkeypatch, tmp_path):
     assert code == 1
     assert "::error title=mlops::no trained model" in err
     assert "no trained model" in summary.read_text()
+
+
+def test_train_refuses_data_that_breaks_the_contract_and_writes_nothing(project):
+    """Text in a numeric column is refused before training: no new version, models/LATEST unchanged (it was exit 0)."""
+    assert project.run("train")[0] == 0
+    before, versions = (project.root / "models" / "LATEST").read_text(), _models(project)
+    frame = generate(800, seed=3)
+    frame["credit_score"] = frame["credit_score"].astype(object)
+    frame.loc[:40, "credit_score"] = "excellent"
+    project.write_data(frame)
+    code, _, err = project.run("train")
+    assert code == 1 and "broke the data contract" in err and "credit_score" in err and "wrong dtype" in err
+    assert _models(project) == versions and (project.root / "models" / "LATEST").read_text() == before
+    assert project.run("evaluate")[0] == 1  # evaluate refuses the same data
+
+
+def test_a_failed_run_leaves_no_stale_result_behind(project):
+    """A drift.json saying drifted=true, or an old metrics.json, does not survive a run that fails."""
+    reports = project.root / "reports"
+    reports.mkdir(exist_ok=True)
+    (reports / "drift.json").write_text('{"drifted": true}')
+    (reports / "metrics.json").write_text('{"metrics": {"roc_auc": 0.99}}')
+    assert project.run("drift", "--no-html", "--current", "data/nowhere/*.csv")[0] == 1
+    assert not (reports / "drift.json").exists() and not (reports / "drift.md").exists()
+    assert project.run("evaluate")[0] == 1  # no trained model yet
+    assert not (reports / "metrics.json").exists()

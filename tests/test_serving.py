@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -179,7 +184,6 @@ def test_inside_the_container_the_status_travels_in_its_response_type(packaged, 
     The container's ``sagemaker_containers`` is not installable here, so a module with the same
     ``worker.Response(response=, status=, mimetype=)`` signature stands in for it.
     """
-    import sys  # pylint: disable=import-outside-toplevel  # only this test fakes modules
     import types  # pylint: disable=import-outside-toplevel  # same
 
     class Response:  # pylint: disable=too-few-public-methods  # the three fields the container's Flask Response gets
@@ -320,3 +324,51 @@ def test_the_container_refuses_a_package_that_is_not_the_recorded_one(packaged, 
     with pytest.raises(RuntimeError, match="refusing to serve it"):
         with running(packaged["package"].tarball, expected_digest="0" * 64):
             pass
+
+
+def _serve_process(packaged, tmp_path, port: int) -> subprocess.Popen:
+    """`python -m mlops serve` as `make serve` runs it, with its temporary folders under ``tmp_path``."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env.pop("MLOPS_MODELS_DIR", None)
+    return subprocess.Popen([sys.executable, "-m", "mlops", "--config", packaged["config"].path, "serve",
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_removes_its_temporary_folders_on_sigterm(packaged, tmp_path):
+    """SIGTERM stops `make serve` like Ctrl-C: the package and unpack folders are gone afterwards."""
+    port = _free_port()
+    process = _serve_process(packaged, tmp_path, port)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mlops-")], "serve made no temp folders"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("mlops-")]
+
+
+def test_serve_on_a_busy_port_names_the_port_and_the_fix(packaged, tmp_path):
+    """A port in use is `Error: port N ... make serve PORT=N+1`, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _serve_process(packaged, tmp_path, port)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and f"Error: port {port} on 127.0.0.1 is in use" in err
+    assert f"make serve PORT={port + 1}" in err and "Traceback" not in err

@@ -77,3 +77,17 @@ def test_schema_refuses_to_overwrite(project):
     assert code == 1 and "--force" in err
     code, _, _ = project.run("schema", "--force")
     assert code == 0
+
+
+def test_every_unexpected_column_and_a_missing_target_are_reported(project):
+    """Two unexpected columns are two failures (pandera named only the first); a missing data.target is one."""
+    frame = generate(200, seed=6)
+    frame["extra_one"], frame["extra_two"] = 1, 2
+    project.write_data(frame)
+    assert project.run("validate")[0] == 1
+    result = json.loads((project.root / "reports" / "validation.json").read_text())
+    unexpected = {f["column"] for f in result["failures"] if f["problem"].startswith("unexpected column")}
+    assert unexpected == {"extra_one", "extra_two"}
+    contract = Contract(columns={"x": ColumnRule("int")})
+    failures = check_frame(pl.DataFrame({"x": [1, 2]}), contract, required=("target=default",))
+    assert [f["problem"] for f in failures] == ["missing target column 'default' (data.target in the config)"]

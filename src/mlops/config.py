@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -44,6 +44,8 @@ class DataConfig(_Section):
 
     source: str = Field(description="Local path, glob, or s3:// URI of CSV or Parquet data.")
     target: str
+    positive_label: str | int | bool | None = Field(
+        None, description="binary tasks: the positive class (default: the second of the sorted labels)")
     id_column: str | None = None
     time_column: str | None = None
     numeric_features: list[str] | None = None
@@ -82,23 +84,48 @@ class MetricsConfig(_Section):
     primary: str | None = None
 
 
+# A tolerance: a number in the metric's own units, or "N%" of the reference value (see mlops.tasks.tolerance).
+Tolerance = Annotated[float | str, Field(union_mode="left_to_right")]
+
+
+def _check_tolerance(value, key: str):
+    if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?%", value.strip()):
+        raise ValueError(f"{key} must be a number in the metric's units (0.01) or a share of the reference like "
+                         f"'2%', got {value!r}")
+    if isinstance(value, (int, float)) and value < 0:
+        raise ValueError(f"{key} must be 0 or more, got {value!r}")
+    return value.strip() if isinstance(value, str) else float(value)
+
+
 class GatesConfig(_Section):
     """Pass/fail rules for a challenger; the PR status check follows them."""
 
     min_primary: float | None = None  # the challenger's primary metric must reach this (<= for rmse-like)
-    max_drop: float = Field(0.01, ge=0.0)  # fail when worse than the champion by more, and the CI excludes 0
+    max_drop: Tolerance = 0.01  # fail when worse than the champion by more (units, or "N%"), and the CI excludes 0
     require_validation: bool = True  # the data must meet the contract (schema.yaml)
     fail_on_slice_regression: bool = False  # a flagged slice fails the check, not only a warning
+
+    @field_validator("max_drop")
+    @classmethod
+    def _max_drop(cls, value):
+        return _check_tolerance(value, "gates.max_drop")
 
 
 class CompareConfig(_Section):
     """Champion-vs-challenger comparison settings."""
 
     slices: list[str] = []
-    slice_tolerance: float = Field(0.05, ge=0.0)
+    slice_tolerance: Tolerance = 0.05  # a slice worse than the champion's by more is flagged (units, or "N%")
     min_slice_rows: int = Field(50, ge=1)
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    max_slice_values: int = Field(50, ge=2, le=1000)  # more distinct values in a text slice column is an error
+    slice_bins: int = Field(5, ge=2, le=20)  # a numeric slice column with more than 20 values is cut into quantiles
+
+    @field_validator("slice_tolerance")
+    @classmethod
+    def _slice_tolerance(cls, value):
+        return _check_tolerance(value, "compare.slice_tolerance")
 
 
 class DriftConfig(_Section):

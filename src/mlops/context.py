@@ -28,6 +28,7 @@ class Context:
     label: str | None = None  # how reports and lineage name that data (a staged manifest: the file it becomes)
     dataset: Dataset | None = None  # read once per command, shared by a composition's stages
     model: str | None = None  # a model folder instead of models/LATEST (e.g. the one `train` just wrote)
+    validation: dict | None = None  # the contract check of ``dataset``, done once per command
 
     @property
     def source(self) -> str:
@@ -40,7 +41,29 @@ class Context:
             from mlops.data import load, load_training  # pylint: disable=import-outside-toplevel  # see above
 
             self.dataset = load(self.data, label="--data") if self.data else load_training(self.config)
+            self.validation = None
         return self.dataset
+
+    def validated(self) -> dict:
+        """The contract check of the data (run once; ``make validate`` and every stage reading data share it)."""
+        dataset = self.load()
+        if self.validation is None:
+            # pylint: disable-next=import-outside-toplevel  # pandera is slow to import; light stages skip it
+            from mlops.contract import load_contract
+            from mlops.validation import required_columns, validate  # pylint: disable=import-outside-toplevel  # same
+
+            self.validation = validate(dataset.frame, load_contract(self.config), source=self.source,
+                                       required=required_columns(self.config))
+        return self.validation
+
+    def checked(self) -> Dataset:
+        """The data, refused (ValidationFailed, before the stage writes anything) when it breaks the contract."""
+        dataset = self.load()
+        if not self.validated()["passed"]:
+            from mlops.validation import raise_if_failed  # pylint: disable=import-outside-toplevel  # see validated()
+
+            raise_if_failed(self.validation)
+        return dataset
 
 
 @dataclass

@@ -9,6 +9,7 @@ on the same rows.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import os
@@ -51,12 +52,30 @@ def _read_one(path: str, label: str) -> pl.DataFrame:
         raise DataError(f"{label}: {path} is neither .csv nor .parquet; convert it or rename it")
     if os.path.getsize(path) == 0:
         raise DataError(f"{label}: {path} is empty (0 bytes); point it at a file with a header and rows")
+    if kind == "csv":
+        _check_csv_header(path, label)
     try:
         if kind == "csv":
             return pl.read_csv(path, try_parse_dates=True, infer_schema_length=20_000)
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"{label}: cannot read {path} as {kind}: {str(exc).splitlines()[0]}") from None
+
+
+def _check_csv_header(path: str, label: str) -> None:
+    """A repeated column name, or a header that is one column holding another delimiter, is refused with the fix."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        header = next(csv.reader([handle.readline()]), [])
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{label}: {path} names the column(s) {repeated} more than once in its header; "
+                        "rename or drop the duplicates")
+    if len(names) == 1:
+        for delimiter, word in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if delimiter in names[0]:
+                raise DataError(f"{label}: {path} has one column named {names[0][:60]!r}: it looks {word}-separated. "
+                                "Save it comma-separated (the CSV reader expects commas)")
 
 
 def load(source: str, label: str = "data.source") -> Dataset:

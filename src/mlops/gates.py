@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from mlops.config import Config
-from mlops.metrics import Predictions, compute
-from mlops.tasks import higher_is_better
+from mlops.errors import ConfigError
+from mlops.metrics import compute
+from mlops.tasks import higher_is_better, tolerance
 
 
 def direction(metric: str, delta: float) -> float:
@@ -43,30 +44,54 @@ def metric_rows(config: Config, champ: dict | None, chall: dict, cis: dict) -> l
     return rows
 
 
-def _subset(pred: Predictions, keep: np.ndarray) -> Predictions:
-    proba = pred.proba[keep] if pred.proba is not None else None
-    return Predictions(pred.y_true[keep], pred.y_pred[keep], proba, pred.classes)
+def slice_values(config: Config, frame: pl.DataFrame, column: str) -> np.ndarray:
+    """The slice label of every row for ``column``: its value, or its quantile bin for a many-valued number.
+
+    An unknown column, or a text column with more than ``compare.max_slice_values`` values, is a
+    config error naming the fix (a 743-row slice table helps nobody).
+    """
+    settings = config.compare
+    if column not in frame.columns:
+        raise ConfigError(f"compare.slices names {column!r}, which is not a column of the data; columns are: "
+                          f"{', '.join(frame.columns)} (fix compare.slices in {config.path})")
+    series = frame.get_column(column)
+    distinct = series.n_unique()
+    if series.dtype.is_numeric() and distinct > 20:
+        edges = np.unique(np.nanquantile(series.cast(pl.Float64).drop_nulls().to_numpy(),
+                                         np.linspace(0, 1, settings.slice_bins + 1)))
+        numbers = series.cast(pl.Float64).to_numpy()
+        index = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
+        labels = np.array([f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == len(edges) - 2 else ')'}"
+                           for i in range(len(edges) - 1)], dtype=object)
+        return np.where(np.isnan(numbers), "(null)", labels[index])
+    if distinct > settings.max_slice_values:
+        raise ConfigError(f"compare.slices: column {column!r} has {distinct} distinct values (more than "
+                          f"compare.max_slice_values {settings.max_slice_values}); slice by a column with fewer "
+                          f"values, or bin it in the data, in {config.path}")
+    return series.cast(pl.String).fill_null("(null)").to_numpy()
 
 
 def slice_rows(config: Config, frame: pl.DataFrame, champ: dict | None, chall: dict) -> list[dict]:
-    """The primary metric per value of each ``compare.slices`` column; regressions are flagged."""
+    """The primary metric per value (or bin) of each ``compare.slices`` column; regressions are flagged.
+
+    A slice is flagged when it is worse than the champion's by more than ``compare.slice_tolerance``
+    (in the metric's units, or "N%" of the champion's value on that slice).
+    """
     settings, metric, rows = config.compare, config.primary_metric, []
     for column in settings.slices:
-        if column not in frame.columns:
-            rows.append({"column": column, "value": "(column not in the data)", "rows": 0, "judged": False,
-                         "champion": None, "challenger": None, "delta": None, "flagged": False})
-            continue
-        values = frame.get_column(column).cast(pl.String).fill_null("(null)").to_numpy()
+        values = slice_values(config, frame, column)
         for value in sorted(set(values.tolist())):
             keep = values == value
-            chall_value = compute(config.task, _subset(chall["pred"], keep))[metric]
-            champ_value = compute(config.task, _subset(champ["pred"], keep))[metric] if champ else None
+            chall_value = compute(config.task, chall["pred"].subset(keep))[metric]
+            champ_value = compute(config.task, champ["pred"].subset(keep))[metric] if champ else None
             judged = bool(keep.sum() >= settings.min_slice_rows and champ is not None
                           and not np.isnan(chall_value) and not np.isnan(champ_value))
             delta = chall_value - champ_value if champ is not None else None
-            flagged = judged and direction(metric, delta) < -settings.slice_tolerance
+            allowed = tolerance(settings.slice_tolerance, champ_value) if judged else None
+            flagged = judged and direction(metric, delta) < -allowed
             rows.append({"column": column, "value": value, "rows": int(keep.sum()), "judged": judged,
-                         "champion": champ_value, "challenger": chall_value, "delta": delta, "flagged": flagged})
+                         "champion": champ_value, "challenger": chall_value, "delta": delta, "flagged": flagged,
+                         "allowed": allowed})
     return rows
 
 
@@ -85,14 +110,16 @@ def check_gates(config: Config, result: dict) -> list[dict]:
     if primary["champion"] is not None and not np.isnan(primary["ci_low"]):
         drop = -direction(name, primary["delta"])
         ci_best = max(direction(name, primary["ci_low"]), direction(name, primary["ci_high"]))
-        ok = not (drop > gates.max_drop and ci_best < 0)
+        allowed = tolerance(gates.max_drop, primary["champion"])
+        ok = not (drop > allowed and ci_best < 0)
         level = f"{result['confidence']:.0%}"
         ci_text = f"{level} CI of the change {primary['ci_low']:+.4f} to {primary['ci_high']:+.4f}"
+        limit = f"{allowed:.4g}" + (f" ({gates.max_drop} of the champion's)" if isinstance(gates.max_drop, str) else "")
         out.append({"gate": "max_drop", "passed": ok, "detail": (
-            f"{name} changed by {primary['delta']:+.4f} vs the champion ({ci_text}); allowed drop {gates.max_drop}"
+            f"{name} changed by {primary['delta']:+.4f} vs the champion ({ci_text}); allowed drop {limit}"
             if ok else
             f"{name} dropped by {drop:.4f} vs the champion ({ci_text}), more than the allowed "
-            f"{gates.max_drop} (gates.max_drop in {where})")})
+            f"{limit} (gates.max_drop in {where})")})
     if gates.require_validation:
         validation = result["validation"]
         ok = bool(validation and validation["passed"])

@@ -52,9 +52,9 @@ class _Binary:
     """Weighted binary-classification metrics; rows are sorted by score once, ties grouped."""
 
     def __init__(self, pred: Predictions):
-        positive = pred.classes[1]
+        positive = pred.positive_label
         pos = pred.y_true == positive
-        score = pred.proba[:, 1]
+        score = pred.positive_score
         self.order = np.argsort(score, kind="stable")
         ordered = score[self.order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
@@ -124,8 +124,9 @@ class _Multiclass:
     def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         total = weights.sum(axis=0, dtype=np.float64)
         tp, predicted, actual = self.hit_k @ weights, self.pred_k @ weights, self.true_k @ weights
+        present = (predicted + actual) > 0  # classes in this resample, as mlops.metrics.compute counts them
         return {
-            "macro_f1": _ratio(2 * tp, predicted + actual).mean(axis=0),
+            "macro_f1": (_ratio(2 * tp, predicted + actual) * present).sum(axis=0) / np.maximum(present.sum(axis=0), 1),
             "accuracy": self.correct @ weights / total,
             "log_loss": self.row_log_loss @ weights / total,
         }

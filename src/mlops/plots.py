@@ -44,8 +44,8 @@ def _confusion_plot(pred: Predictions, folder: Path) -> Path:
 
 
 def _binary_plots(pred: Predictions, folder: Path) -> dict[str, Path]:
-    positive = (pred.y_true == pred.classes[1]).astype(int)
-    score = pred.proba[:, 1]
+    positive = (pred.y_true == pred.positive_label).astype(int)
+    score = pred.positive_score
     out = {}
     if positive.min() != positive.max():
         fpr, tpr, _ = skm.roc_curve(positive, score)

@@ -14,6 +14,7 @@ one context: the data is read once, and a step hands on what it made (``train`` 
 from __future__ import annotations
 
 import importlib
+import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -51,6 +52,9 @@ class Stage:
     action: str | None = None  # the composite action under actions/ that runs it in CI
     config: bool = True  # loads mlops.yaml first
     steps: tuple[tuple[str, dict], ...] = ()  # a composition: (stage, fixed options) in order
+    # Result files under reports/ the stage (re)writes ({option} filled in): removed before it runs,
+    # so a run that fails leaves none of them behind to be mistaken for its result.
+    owns: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -78,12 +82,14 @@ def _env(default: str) -> Option:
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
-    Stage("validate", "check the data against the data contract (schema.yaml)", (DATA,), action="validate"),
+    Stage("validate", "check the data against the data contract (schema.yaml)", (DATA,), action="validate",
+          owns=("validation.json",)),
     Stage("schema", "draft schema.yaml from the data (review it before committing)",
           (DATA, Option("--force", "overwrite an existing schema file", switch=True, make="FORCE"))),
     Stage("train", "fit the model and save a new version under models/", (DATA,), action="train"),
-    Stage("evaluate", "score the model on the held-out rows; write reports/metrics.json and plots", (DATA, MODEL)),
-    Stage("report", "render reports/report.md and reports/report.html", (MODEL,)),
+    Stage("evaluate", "score the model on the held-out rows; write reports/metrics.json and plots", (DATA, MODEL),
+          owns=("metrics.json", "plots")),
+    Stage("report", "render reports/report.md and reports/report.html", (MODEL,), owns=("report.md", "report.html")),
     Stage("pipeline", "validate -> train -> evaluate -> report, in one process", (DATA,), action="pipeline",
           steps=(("validate", {}), ("train", {}), ("evaluate", {}), ("report", {}))),
     Stage("compare", "compare the model with the champion on the same held-out rows; fail when a gate fails", (
@@ -95,18 +101,18 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                              "main)", pattern=r"[A-Za-z0-9._/-]{1,255}"),
         Option("--out", "a folder under reports/ for the reports (default reports/ itself)",
                pattern=r"[a-z0-9_-]{1,64}"),
-    ), action="compare"),
+    ), action="compare", owns=("{out}/compare.json", "{out}/compare.md", "{out}/compare.html")),
     Stage("drift", "compare production data with the champion's training data (exit 3: drift found)", (
         CURRENT,
         Option("--threshold", "per-column drift threshold instead of drift.threshold", type=float, make="THRESHOLD"),
         Option("--no-html", "skip the evidently HTML report", switch=True),
         Option("--exit-zero", "exit 0 when drift is found (read `drifted` from reports/drift.json or $GITHUB_OUTPUT)",
                switch=True, make="EXIT_ZERO"),
-    ), action="drift"),
+    ), action="drift", owns=("drift.json", "drift.md", "drift.html")),
     Stage("collect", "build a retrain's training set (reference + new data) and stage its data manifest",
-          (CURRENT,), action="retrain"),
+          (CURRENT,), action="retrain", owns=("retrain/manifest.json", "retrain/collect.json")),
     Stage("propose", "write a retrain's change: data manifest, data.source, the retrain PR's comment",
-          action="retrain"),
+          action="retrain", owns=("retrain/retrain.json", "retrain/comparison.md")),
     Stage("retrain", "collect -> validate -> train -> compare -> propose: retrain on new data, compare with the "
                      "champion", (CURRENT,), action="retrain",
           steps=(("collect", {}), ("validate", {}), ("train", {}),
@@ -121,9 +127,9 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
         _env("local"),
         Option("--version", "registered version (default: models/LATEST, or what `requires` serves)",
                make="VERSION", pattern=VERSION_PATTERN),
-    ), action="deploy"),
+    ), action="deploy", owns=("deploy-{env}.json",)),
     Stage("rollback", "redeploy the version an environment served before the current one", (_env("prod"),),
-          action="rollback"),
+          action="rollback", owns=("deploy-{env}.json",)),
     Stage("deploy-check", "check an environment serves the version its registry pointer names", (
         _env("prod"), Option("--expect", "fail unless the environment serves this version", make="EXPECT",
                              pattern=VERSION_PATTERN)), action="deploy-check"),
@@ -154,7 +160,21 @@ def publish(result: Result) -> None:
     github.append_summary(result.summary)
 
 
+def remove_stale(stage: Stage, ctx: Context, options: dict) -> None:
+    """Delete the result files the stage is about to rewrite (a failed run then leaves none)."""
+    if ctx.config is None:
+        return
+    values = {o.dest: options.get(o.dest) or "" for o in stage.options}
+    for pattern in stage.owns:
+        path = ctx.config.reports_dir / pattern.format(**values).lstrip("/")
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def _call(name: str, ctx: Context, options: dict) -> Result:
+    remove_stale(STAGES[name], ctx, options)
     module = importlib.import_module(STAGES[name].module)  # imported on use: `--help` stays fast
     result = module.run(ctx, **{k: v for k, v in options.items() if k not in CONTEXT_OPTIONS})
     publish(result)

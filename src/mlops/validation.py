@@ -107,9 +107,29 @@ def coerce(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, list[
     return frame.with_columns(casts).drop(unusable), failures
 
 
-def check_frame(frame: pl.DataFrame, contract: Contract) -> list[dict]:
-    """Every contract failure of ``frame`` as a list of {column, problem, rows, examples}."""
-    failures: list[dict] = []
+def _column_failures(frame: pl.DataFrame, contract: Contract, required: tuple[str, ...]) -> list[dict]:
+    """Every unexpected column (strict contracts), every missing contract column, every missing required one."""
+    failures = []
+    if contract.strict:
+        failures += [{"column": name, "problem": _CHECK_TEXT["column_in_schema"], "rows": frame.height,
+                      "examples": []} for name in frame.columns if name not in contract.columns]
+    failures += [{"column": name, "problem": _CHECK_TEXT["column_in_dataframe"], "rows": frame.height,
+                  "examples": []} for name in contract.columns if name not in frame.columns]
+    failures += [{"column": name, "problem": f"missing {role.replace('_column', '')} column '{name}' "
+                                             f"(data.{role} in the config)",
+                  "rows": frame.height, "examples": []}
+                 for role, name in (item.split("=", 1) for item in required)
+                 if name not in frame.columns and name not in contract.columns]
+    return failures
+
+
+def check_frame(frame: pl.DataFrame, contract: Contract, required: tuple[str, ...] = ()) -> list[dict]:
+    """Every contract failure of ``frame`` as a list of {column, problem, rows, examples}.
+
+    ``required`` names columns the config needs whatever the contract says, as ``role=column``
+    (e.g. ``target=default``): a missing one is a failure too.
+    """
+    failures: list[dict] = _column_failures(frame, contract, required)
     if frame.height < contract.min_rows:
         failures.append(
             {"column": None, "problem": f"too few rows: {frame.height} < min_rows {contract.min_rows}",
@@ -123,8 +143,9 @@ def check_frame(frame: pl.DataFrame, contract: Contract) -> list[dict]:
     frame, dtype_failures = coerce(frame, contract)
     failures.extend(dtype_failures)
     unusable = {f["column"] for f in dtype_failures}
-    try:
-        contract.pandera_schema(skip=unusable).validate(frame, lazy=True)
+    present = {name for name in contract.columns if name in frame.columns} - unusable
+    try:  # columns are checked above (pandera reports only the first unexpected one)
+        contract.pandera_schema(only=present).validate(frame.select(sorted(present)), lazy=True)
     except pa.errors.SchemaErrors as error:
         all_null = {f["column"] for f in failures}
         failures.extend(
@@ -147,10 +168,10 @@ def format_table(failures: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def validate(frame: pl.DataFrame, contract: Contract, *, source: str) -> dict:
-    """Validate and return the JSON-able result; raise ValidationFailed listing every failure."""
+def validate(frame: pl.DataFrame, contract: Contract, *, source: str, required: tuple[str, ...] = ()) -> dict:
+    """Validate and return the JSON-able result (``passed`` false lists every failure)."""
     started = time.perf_counter()
-    failures = check_frame(frame, contract)
+    failures = check_frame(frame, contract, required)
     result = {
         "passed": not failures,
         "source": source,
@@ -163,6 +184,13 @@ def validate(frame: pl.DataFrame, contract: Contract, *, source: str) -> dict:
     log.info("validated %s rows of %s in %.3fs: %s", frame.height, source, result["seconds"],
              "passed" if not failures else f"{len(failures)} failure(s)")
     return result
+
+
+def required_columns(config) -> tuple[str, ...]:
+    """The columns the config itself needs (``role=column``): the target, and the id and time columns when set."""
+    data = config.data
+    return tuple(f"{role}={name}" for role, name in (("target", data.target), ("id_column", data.id_column),
+                                                     ("time_column", data.time_column)) if name)
 
 
 def failure_message(result: dict) -> str:

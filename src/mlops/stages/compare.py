@@ -28,17 +28,16 @@ from mlops import git
 from mlops.champion import Champion, resolve
 from mlops.config import Config
 from mlops.context import Context, Result
-from mlops.contract import load_contract
 from mlops.data import Dataset, holdout_mask
-from mlops.gates import check_gates, headline, metric_rows, slice_rows
+from mlops.errors import DataError
+from mlops.gates import check_gates, headline, metric_rows, slice_rows, slice_values
 from mlops.intervals import paired_bootstrap
 from mlops.io import atomic_write_json, atomic_write_text
 from mlops.lineage import resolve_model_dir
-from mlops.metrics import confusion_record
+from mlops.metrics import confusion_record, undefined_reason
 from mlops.plots import curve_overlays
 from mlops.render import environment, fit_comment
 from mlops.scoring import measure_latency, score
-from mlops.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +52,12 @@ def run(ctx: Context, champion: str = "auto", base_ref: str | None = None, out: 
     ``schema_diff=False`` leaves out the contract diff against the base commit.
     """
     config = ctx.config
-    dataset = ctx.load()
+    # With gates.require_validation (the default) data that breaks the contract is refused here,
+    # before anything is scored or written; without it the breach is reported in the comparison.
+    dataset = ctx.checked() if config.gates.require_validation else ctx.load()
     challenger_dir = resolve_model_dir(config, ctx.model)
     found = resolve(config, champion, base_ref)
-    validation = validate(dataset.frame, load_contract(config), source=ctx.source)
-    validation["schema_file"] = config.data.schema_file  # relative: no runner paths in the comment
+    validation = {**ctx.validated(), "schema_file": config.data.schema_file}  # relative: no runner paths
     result = compare(config, dataset, found.model_dir, challenger_dir, champion=found, validation=validation,
                      schema_diff=contract_diff(config, found.base_sha) if schema_diff else None)
     render_reports(result, config.reports_dir / out if out else config.reports_dir)
@@ -76,10 +76,16 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
     frame = dataset.frame.filter(pl.Series(holdout_mask(config, dataset.frame)))
     # One thread: on a shared 2-core runner OpenMP threads of tree ensembles fight over cores
     # (10x slower under load), and single-request serving latency is what the report shows.
+    for column in config.compare.slices:  # an unknown or unusable slice column fails before any scoring
+        slice_values(config, frame, column)
     with threadpool_limits(1):
         chall = score(config, frame, challenger_dir, "challenger")
         champ = score(config, frame, champion_dir, "champion") if champion_dir is not None else None
         measure_latency([side for side in (champ, chall) if side])
+    why = undefined_reason(config.task, chall["pred"], config.primary_metric, chall["metrics"][config.primary_metric])
+    if why:
+        raise DataError(f"cannot compare: {why} held out, so no gate can judge the challenger. Hold out more rows "
+                        f"(split.test_size), use split.method: random, or add data; see {config.path}")
     settings = config.compare
     cis = paired_bootstrap(config.task, champ["pred"], chall["pred"], resamples=settings.bootstrap_resamples,
                            confidence=settings.confidence, seed=seed) if champ else {}
@@ -89,6 +95,7 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
     result = {
         "task": config.task,
         "primary_metric": config.primary_metric,
+        "positive_label": chall["pred"].positive if config.task == "binary" else None,
         "test_rows": frame.height,
         "data": {"source": config.data.source, "fingerprint": dataset.fingerprint, "rows": dataset.rows},
         "confidence": settings.confidence,
@@ -145,11 +152,11 @@ def _curves(task: str, champ: dict | None, chall: dict) -> dict:
     out: dict = {"grid": [round(float(x), 2) for x in grid], "roc": {}, "pr": {}}
     for side in filter(None, (champ, chall)):
         pred = side["pred"]
-        positive = (pred.y_true == pred.classes[1]).astype(int)
+        positive = (pred.y_true == pred.positive_label).astype(int)
         if positive.min() == positive.max():
             return {}
-        fpr, tpr, _ = skm.roc_curve(positive, pred.proba[:, 1])
-        precision, recall, _ = skm.precision_recall_curve(positive, pred.proba[:, 1])
+        fpr, tpr, _ = skm.roc_curve(positive, pred.positive_score)
+        precision, recall, _ = skm.precision_recall_curve(positive, pred.positive_score)
         out["roc"][side["label"]] = [round(float(v), 3) for v in np.interp(grid, fpr, tpr)]
         out["pr"][side["label"]] = [round(float(v), 3) for v in np.interp(grid, recall[::-1], precision[::-1])]
     return out

@@ -1,6 +1,7 @@
 """Train the model (``make train``).
 
-Input: the config, the training data (``data.source``, or ``--data``), the data contract.
+Input: the config, the training data (``data.source``, or ``--data``), the data contract: data
+that breaks it is refused before anything is written.
 Output: ``models/<version>/`` with ``model.skops`` and ``metadata.json`` (the lineage record:
 git SHA, data fingerprint and row counts, config, features, library versions, training time),
 and ``models/LATEST`` naming that version; step outputs ``version`` and ``model-dir``. The version
@@ -24,6 +25,7 @@ from mlops.data import Dataset, Features, infer_features, split
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_dir, atomic_write_json, atomic_write_text
 from mlops.lineage import MODEL_FILE, library_versions, new_version
+from mlops.metrics import positive_label
 from mlops.model import build_pipeline, save_model
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def run(ctx: Context) -> Result:
     """Train on the context's data; the next stage of a composition gets the new model."""
-    version, folder = train(ctx.config, ctx.load(), source=ctx.source)
+    version, folder = train(ctx.config, ctx.checked(), source=ctx.source)
     ctx.model = str(folder)
     return Result(message=f"Trained {version} -> {folder}",
                   outputs={"version": version, "model-dir": os.path.relpath(folder)})
@@ -60,6 +62,12 @@ def _check_target(config: Config, y) -> list:
             f"task is binary but target '{target}' has {len(classes)} classes {classes[:10]}; "
             f"set task: multiclass in {config.path}"
         )
+    if config.task == "binary":
+        try:
+            positive_label(classes, config.data.positive_label)
+        except ValueError as exc:
+            raise DataError(f"{exc} of target '{target}' in the training rows; fix data.positive_label "
+                            f"in {config.path}") from None
     return classes
 
 
@@ -91,6 +99,7 @@ def train(config: Config, dataset: Dataset, source: str | None = None) -> tuple[
         "task": config.task,
         "target": config.data.target,
         "classes": classes,
+        "positive_label": positive_label(classes, config.data.positive_label) if config.task == "binary" else None,
         "features": {"numeric": list(features.numeric), "categorical": list(features.categorical)},
         "estimator": config.model.estimator,
         "params": pipeline.named_steps["model"].get_params(),

@@ -8,17 +8,14 @@ table, and the step output ``passed``. Exits non-zero when the data breaks the c
 from __future__ import annotations
 
 from mlops.context import Context, Result
-from mlops.contract import load_contract
 from mlops.io import atomic_write_json
-from mlops.validation import failure_message, format_table, validate
+from mlops.validation import failure_message, format_table
 
 
 def run(ctx: Context) -> Result:
     """Check the data; write validation.json; fail listing every broken rule."""
     config = ctx.config
-    contract = load_contract(config)
-    dataset = ctx.load()
-    result = validate(dataset.frame, contract, source=ctx.source)
+    result = ctx.validated()
     atomic_write_json(config.reports_dir / "validation.json", result)
     if not result["passed"]:
         return Result(outputs={"passed": False}, exit_code=1, error=failure_message(result))
