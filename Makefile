@@ -54,7 +54,7 @@ $(STAMP): | $(DEPS)  # order-only: the hash in the name decides, not mtimes (fre
 install: $(STAMP) ## create .venv with the pinned dependencies (fast no-op when up to date)
 
 lint: $(STAMP) ## pylint over src/, tests/, benchmarks/ and .github/scripts/
-	$(PY) -m pylint src/mlops tests benchmarks .github/scripts
+	$(PY) -m pylint src/mlops tests benchmarks .github/scripts actions
 
 test: $(STAMP) ## run every test: units, stages end to end, workflows under act, AWS on moto
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

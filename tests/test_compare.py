@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import BASE_CONFIG, ROOT
+from conftest import BASE_CONFIG, ROOT, multiclass_frame
 from mlops import champion as champion_mod
 from mlops import s3
 from mlops.intervals import paired_bootstrap, resample_counts, weighted_metrics
@@ -502,3 +502,89 @@ def test_slice_columns_are_checked_and_continuous_ones_binned(project):
     texts = frame.with_columns(pl.col("loan_id").cast(pl.String).alias("loan_text"))
     with pytest.raises(MlopsError, match="has 800 distinct values"):
         slice_values(config, texts, "loan_text")
+
+
+def _switch_to(project, frame, **config) -> None:
+    """A PR that points the template at other data: new data, config and contract."""
+    raw = copy.deepcopy(BASE_CONFIG)
+    raw.update(config)
+    project.write_config(raw)
+    project.write_data(frame)
+    project.write_contract()
+
+
+@pytest.mark.parametrize("case", ["task and labels", "target", "features"])
+def test_a_champion_that_cannot_be_compared_says_why_and_the_challenger_is_judged_alone(project, case):
+    """The first PR after switching data (it crashed in log_loss): no comparison, the reason, min_primary alone."""
+    champion_dir = _train_to(project, "champion")  # the template's binary loan model
+    if case == "task and labels":
+        _switch_to(project, multiclass_frame(600), task="multiclass",
+                   data={"source": "data/train.csv", "target": "label", "id_column": "row_id"},
+                   split={"method": "random", "test_size": 0.25, "seed": 7},
+                   model={"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}})
+        said = "the task changed: the champion is binary, this model multiclass"
+    elif case == "target":
+        frame = generate(800, seed=3)
+        frame["defaulted_12m"] = frame.pop("default")
+        _switch_to(project, frame, data={**BASE_CONFIG["data"], "target": "defaulted_12m"})
+        said = "the target changed: the champion predicts 'default', this model 'defaulted_12m'"
+    else:
+        frame = multiclass_frame(600)
+        frame["label"] = (frame["label"] == "high").astype(int)
+        _switch_to(project, frame, data={"source": "data/train.csv", "target": "label", "id_column": "row_id"},
+                   split={"method": "random", "test_size": 0.25, "seed": 7})
+        said = "the target changed"  # the loan model's target is gone too; the first difference is named
+    challenger_dir = _train_to(project, "challenger")
+    config = load_config(project.config_path)
+    result = compare(config, load_training(config), champion_dir, challenger_dir,
+                     validation={"passed": True, "failures": []})
+    assert result["champion"] is None and result["champion_source"] == "incompatible"
+    assert said in result["champion_description"] and result["verdict"] == "pass"
+    assert result["headline"].startswith("Pass: the champion cannot be compared with it")
+    assert result["notes"][0].startswith("No comparison: ")
+    assert {g["gate"] for g in result["gates"]} <= {"min_primary", "require_validation"}
+
+
+def test_a_champion_whose_features_are_all_gone_is_not_compared():
+    """Same task and target, but none of the champion's feature columns in the data: no comparison, said so."""
+    from mlops.champion import incompatibility  # pylint: disable=import-outside-toplevel  # only this test
+
+    meta = {"task": "binary", "target": "y", "classes": [0, 1], "features": {"numeric": ["a"], "categorical": []}}
+    assert "none of the champion's feature columns" in incompatibility(meta, meta, pl.DataFrame({"b": [1]}))
+    assert "now hold text" in incompatibility(meta, meta, pl.DataFrame({"a": ["x"]}))
+    assert incompatibility(meta, meta, pl.DataFrame({"a": [1.0]})) is None
+
+
+def test_the_comment_says_what_changed_in_the_config_and_names_the_artifact(repo, monkeypatch):
+    """The mlops.yaml keys a PR changed (estimator, params, data source) head the comment; the footer names the
+    artifact the run uploaded (it said `pr-report` whatever the workflow used)."""
+    from mlops.stages.compare import config_diff  # pylint: disable=import-outside-toplevel  # only this test
+
+    base = _git(repo.root, "rev-parse", "HEAD")
+    config = yaml.safe_load(repo.config_path.read_text())
+    config["model"]["params"]["C"] = 0.5
+    config["model"]["estimator"] = "sklearn.linear_model.LogisticRegressionCV"
+    repo.config_path.write_text(yaml.safe_dump(config))
+    diff = {row["key"]: (row["before"], row["after"]) for row in config_diff(load_config(repo.config_path), base)}
+    assert diff == {"model.params.C": (None, 0.5), "model.estimator": ("sklearn.linear_model.LogisticRegression",
+                                                                       "sklearn.linear_model.LogisticRegressionCV")}
+    config["model"]["estimator"] = "sklearn.linear_model.LogisticRegression"
+    repo.config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("MLOPS_REPORT_ARTIFACT", "my-report")
+    code, _, err = repo.run("train")
+    assert code == 0, err
+    code, _, err = repo.run("compare", "--base-ref", "main")
+    assert code in (0, 1), err
+    text = (repo.root / "reports" / "compare.md").read_text()
+    assert "#### What changed in `mlops.yaml`" in text and "| `model.params.C` | (not set) | `0.5` |" in text
+    assert "in the run's `my-report` artifact" in text and "pr-report" not in text
+
+
+def test_a_run_without_registry_access_says_prod_may_serve_another_model(repo, monkeypatch):
+    """A fork PR (no credentials for the s3 registry) is compared with the base branch's model, and told so."""
+    monkeypatch.setattr(s3, "has_credentials", lambda: False)
+    config = yaml.safe_load(repo.config_path.read_text())
+    config["registry"] = {"uri": "s3://bucket/registry"}
+    repo.config_path.write_text(yaml.safe_dump(config))
+    found = champion_mod.resolve(load_config(repo.config_path), base_ref="main")
+    assert found.source == "base" and "Prod may serve another version" in found.note

@@ -25,6 +25,7 @@ from mlops.stages.rollback import rollback
 from mlops.errors import ConfigError, CredentialsError, DeployError, ModelError
 from mlops.package import build
 from mlops.registry import Registry
+from mlops.stages.doctor import check_registry
 
 pytestmark = pytest.mark.aws
 
@@ -138,6 +139,12 @@ def test_failed_smoke_test_leaves_the_previous_version_serving(aws, monkeypatch,
     assert _serving(aws, "staging") == (v1, v1, True)
     registry = Registry.from_config(aws)
     assert registry.pointer("staging")["current"] == v1 and registry.passed(v2, "staging") is None
+    failed_only = registry.failed_only()  # marked, so make doctor can list it for pruning
+    assert len(failed_only) == 1
+    failed = failed_only[0]
+    assert failed["version"] == v2 and failed["environment"] == "staging" and "latency" in failed["reason"]
+    checks = {c.name: c for c in check_registry(aws)}
+    assert checks["failed versions"].status == "warn" and v2 in checks["failed versions"].detail
 
 
 def test_unknown_environment_is_an_error_naming_the_known_ones(aws, capsys):

@@ -9,11 +9,12 @@ import subprocess
 import pytest
 import yaml
 
+from fake_github import FakeGitHub
 from mlops.config import load_config
-from mlops.stages.datagen import generate
+from mlops.config import set_data_source as update_data_source
 from mlops.errors import MlopsError
 from mlops.registry import Registry
-from mlops.config import set_data_source as update_data_source
+from mlops.stages.datagen import generate
 from mlops.stages.retrain_gate import gate
 
 
@@ -145,8 +146,23 @@ def test_gate_cooldown_lease_and_force(project, tmp_path, monkeypatch):
     code, out, _ = project.run("retrain-gate")
     assert code == 0 and out.startswith("Skip:")
     assert output.read_text().splitlines() == [
-        "branch=retrain/drift", "base=main", f"lease={sha}", "manifest=data/manifest.json", "proceed=false"]
+        "branch=retrain/drift", "base=main", f"lease={sha}", "manifest=data/manifest.json", "open-pr=",
+        "proceed=false"]
     assert "Retrain skipped" in summary.read_text()
+
+    # With the API: the cooldown holds while an open PR carries the branch; without one the PR is retried.
+    with FakeGitHub() as api:
+        monkeypatch.setenv("GITHUB_API_URL", api.url)
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/loans")
+        monkeypatch.setenv("GH_TOKEN", "t")
+        api.route("GET", "/repos/acme/loans/pulls", body=[{"number": 101, "head": {"ref": "retrain/drift"}}])
+        held = gate(config)
+        assert not held["proceed"] and held["open_pr"] == 101 and "cooldown" in held["reason"]
+        (query,) = api.made("GET", "/repos/acme/loans/pulls")
+        assert "head=acme%3Aretrain%2Fdrift" in query.path and "state=open" in query.path
+        api.route("GET", "/repos/acme/loans/pulls", body=[])
+        retried = gate(config)  # e.g. the PR creation was refused: the branch is pushed, no PR exists
+        assert retried["proceed"] and retried["open_pr"] == 0 and "opened again" in retried["reason"]
 
 
 def test_gate_needs_a_reachable_remote(project):

@@ -91,3 +91,15 @@ def test_every_unexpected_column_and_a_missing_target_are_reported(project):
     contract = Contract(columns={"x": ColumnRule("int")})
     failures = check_frame(pl.DataFrame({"x": [1, 2]}), contract, required=("target=default",))
     assert [f["problem"] for f in failures] == ["missing target column 'default' (data.target in the config)"]
+
+
+def test_a_date_only_column_round_trips_from_draft_to_validate(project):
+    """`make schema` drafts `dtype: date` for YYYY-MM-DD values, and `make validate` accepts them (it refused)."""
+    frame = generate(200, seed=8)
+    frame["signup_day"] = frame["application_date"].dt.strftime("%Y-%m-%d")
+    project.write_data(frame)
+    assert project.run("schema", "--force")[0] == 0
+    contract = (project.root / "schema.yaml").read_text()
+    assert "signup_day: {dtype: date" in contract
+    code, out, err = project.run("validate")
+    assert code == 0, err + out

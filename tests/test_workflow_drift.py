@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
 import yaml
 
 from act_support import add_origin, cml_option, git, run_workflow
+from fake_github import FakeGitHub
 from mlops.stages.datagen import generate
 
 pytestmark = pytest.mark.workflow
@@ -77,3 +79,51 @@ def test_drift_opens_one_pr_then_updates_it_and_clean_data_does_nothing(repo, ac
     assert third.job_succeeded(DRIFT_JOB) and RETRAIN_JOB not in third.jobs
     assert not third.cml_calls
     assert "no drift" in third.output
+
+
+def _pulls_of(world):
+    """The fake API's open PRs: the ones the recording cml opened (prs.json), by head branch."""
+    def answer(call):
+        branch = urllib.parse.parse_qs(urllib.parse.urlparse(call.path).query)["head"][0].split(":", 1)[1]
+        path = world.cml / "prs.json"
+        prs = json.loads(path.read_text()) if path.exists() else {}
+        return [{"number": prs[branch]["number"], "head": {"ref": branch}}] if branch in prs else []
+    return answer
+
+
+def test_a_refused_pr_fails_loudly_and_the_next_run_opens_it_then_refreshes_its_body(repo, act_world):
+    """PR creation refused: the run fails naming the setting; the next run (in the cooldown) opens the PR; a
+    forced run then refreshes the open PR's body instead of leaving the first drift summary."""
+    config = yaml.safe_load((repo / "mlops.yaml").read_text())
+    config["retrain"]["cooldown_hours"] = 24
+    (repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "A real cooldown")
+    git(repo, "push", "-q", "origin", "main")
+    with FakeGitHub() as api:
+        api.route("GET", "/repos/acme/loans/pulls", body=_pulls_of(act_world))
+        api.route("PATCH", r"/repos/acme/loans/pulls/\d+", body={})
+
+        def run(**env):
+            return run_workflow(repo, WORKFLOW, event="schedule", payload={"schedule": "17 6 * * *"}, world=act_world,
+                                env={"GITHUB_REPOSITORY": "acme/loans", "GITHUB_API_URL": api.url, **env},
+                                secrets={"GITHUB_TOKEN": "test-token"})
+
+        refused = run(CML_STANDIN_REFUSE_PR="1")
+        assert refused.returncode != 0 and refused.jobs.get(RETRAIN_JOB) == "failed", refused.output[-3000:]
+        assert "Allow GitHub Actions to create and approve pull requests" in refused.output
+
+        retried = run()  # within the cooldown, but no open PR carries the branch
+        assert retried.returncode == 0, retried.output[-3000:]
+        assert "no open pull request carries it" in retried.output
+        (create,) = [c for c in retried.cml_calls if c["argv"][:2] == ["pr", "create"]]
+        assert create["pr"]["existing"] is False
+
+        # (with an open PR and a fresh branch the cooldown holds: tests/test_retrain.py covers that)
+        forced = run_workflow(repo, WORKFLOW, event="workflow_dispatch", world=act_world,
+                              payload={"inputs": {"force": "true", "threshold": "", "current": ""}},
+                              inputs={"force": "true", "threshold": "", "current": ""},
+                              env={"GITHUB_REPOSITORY": "acme/loans", "GITHUB_API_URL": api.url},
+                              secrets={"GITHUB_TOKEN": "test-token"})
+        assert forced.returncode == 0, forced.output[-3000:]
+        (patch,) = api.made("PATCH", r"/repos/acme/loans/pulls/101")
+        assert patch.body["body"].startswith("## Drift check") and patch.authorization == "Bearer test-token"

@@ -57,6 +57,7 @@ class Champion:
     description: str  # one sentence for the report
     base_sha: str | None = None
     cached: bool = False
+    note: str = ""  # a caveat for the report (e.g. the base branch's model may not be what prod serves)
 
     @property
     def metadata(self) -> dict | None:
@@ -192,10 +193,41 @@ def resolve(config: Config, mode: str = "auto", base_ref: str | None = None) -> 
             if reasons and NO_PROD_MODEL in reasons[0]:
                 # Say plainly that nothing is in production yet, and what is compared instead.
                 champion = replace(champion, description=f"{champion.description}; {reasons[0]}")
+            elif reasons and "not readable" in reasons[0] and champion.model_dir is not None:
+                champion = replace(champion, note=(
+                    f"This run cannot read the registry ({reasons[0]}), so the champion is the base branch's model. "
+                    "Prod may serve another version (after a rollback, for one); a run with the read-only role "
+                    "compares with what prod serves."))
             log.info("champion: %s", champion.description)
             return champion
         reasons.append("no base commit found (set --base-ref or MLOPS_BASE_REF)")
     return Champion("none", None, "; ".join(reasons) or "no champion requested (--champion none)")
+
+
+def incompatibility(champion_meta: dict, challenger_meta: dict, frame) -> str | None:
+    """Why two models cannot be compared on ``frame`` (task, target, labels, features), or None.
+
+    A champion needing a column the data lacks is still compared (scored with it empty); one whose
+    features are all gone, or whose numeric feature now holds text, cannot be scored at all.
+    """
+    if champion_meta.get("task") != challenger_meta.get("task"):
+        return (f"the task changed: the champion is {champion_meta.get('task')}, "
+                f"this model {challenger_meta.get('task')}")
+    if champion_meta.get("target") != challenger_meta.get("target"):
+        return (f"the target changed: the champion predicts '{champion_meta.get('target')}', this model "
+                f"'{challenger_meta.get('target')}'")
+    old, new = champion_meta.get("classes") or [], challenger_meta.get("classes") or []
+    if {str(c) for c in old} != {str(c) for c in new}:
+        return f"the label set changed: the champion knows {old[:10]}, this model {new[:10]}"
+    features = champion_meta.get("features", {})
+    wanted = [*features.get("numeric", []), *features.get("categorical", [])]
+    if wanted and not any(name in frame.columns for name in wanted):
+        return "the feature set changed: none of the champion's feature columns is in this data"
+    numeric_now_text = [name for name in features.get("numeric", []) if name in frame.columns
+                        and not (frame.schema[name].is_numeric() or str(frame.schema[name]) == "Null")]
+    if numeric_now_text:
+        return f"the feature set changed: the champion's numeric column(s) {numeric_now_text} now hold text"
+    return None
 
 
 def for_reference(config: Config) -> Champion:

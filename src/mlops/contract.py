@@ -37,6 +37,7 @@ DTYPES: dict[str, Any] = {
     "str": pl.String,
     "bool": pl.Boolean,
     "datetime": pl.Datetime,
+    "date": pl.Date,
 }
 _COLUMN_KEYS = {"dtype", "nullable", "unique", "min", "max", "allowed"}
 MAX_CATEGORIES = 100
@@ -107,7 +108,7 @@ class Contract:
         header = (
             "# Data contract, checked by `make validate` before training and by the serving code on\n"
             "# every request. First drafted by `make schema`; review the bounds and categories by hand.\n"
-            "# dtype: int | float | str | bool | datetime. Keys: nullable, unique, min, max, allowed.\n"
+            "# dtype: int | float | str | bool | date | datetime. Keys: nullable, unique, min, max, allowed.\n"
         )
         return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100)
 
@@ -169,6 +170,8 @@ def _dtype_name(dtype: pl.DataType) -> str:
         return "float"
     if dtype == pl.Boolean:
         return "bool"
+    if dtype == pl.Date:
+        return "date"  # a date-only column (YYYY-MM-DD): polars reads it as a Date, not a Datetime
     if dtype.is_temporal():
         return "datetime"
     return "str"

@@ -144,7 +144,9 @@ def headline(result: dict) -> str:
     if result["failures"]:
         return f"Fail: {result['failures'][0]}."
     if primary["champion"] is None:
-        return (f"Pass: no champion to compare with yet; the challenger's {name} is "
+        why = "the champion cannot be compared with it" if result.get("champion_source") == "incompatible" \
+            else "no champion to compare with yet"
+        return (f"Pass: {why}; the challenger's {name} is "
                 f"{primary['challenger']:.4f} and every applicable gate passed.")
     level = f"{result['confidence']:.0%}"
     return (f"Pass: the challenger's {name} is {primary['challenger']:.4f} vs the champion's "

@@ -172,6 +172,30 @@ class Registry:
         self.store.create(key, (json.dumps(record, indent=2, default=str) + "\n").encode())
         return record
 
+    def record_failure(self, version: str, environment: str, reason: str) -> None:
+        """Record that ``version`` failed ``environment``'s deploy or smoke test (one record per attempt)."""
+        now = datetime.now(timezone.utc)
+        record = {"version": version, "environment": environment, "failed_at": now.isoformat(timespec="seconds"),
+                  "reason": reason[:2000]}
+        key = self._key("models", version, "failed", f"{environment}-{now:%Y%m%dT%H%M%S%fZ}.json")
+        self.store.create(key, (json.dumps(record, indent=2) + "\n").encode())
+
+    def failed_only(self) -> list[dict]:
+        """Versions that failed some environment and never passed any: safe to prune (their last failure each)."""
+        keys = self.store.list(self._key("models"))
+        failed, passed = {}, set()
+        for key in keys:
+            parts = key.split("/")
+            if len(parts) >= 3 and parts[-2] == "passed":
+                passed.add(parts[-3])
+            elif len(parts) >= 3 and parts[-2] == "failed":
+                failed[parts[-3]] = key
+        out = []
+        for version in sorted(set(failed) - passed):
+            text = self.store.read_text(failed[version])
+            out.append(json.loads(text) if text else {"version": version})
+        return out
+
     def passed(self, version: str, environment: str) -> dict | None:
         """The evidence that ``version`` passed ``environment``, or None."""
         text = self.store.read_text(self._key("models", version, "passed", f"{environment}.json"))

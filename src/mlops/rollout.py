@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
+from threadpoolctl import threadpool_limits
 
 from mlops.aws import Target
 from mlops.cloudformation import (FOUNDATION, SERVING, apply_stack, delete_stack, describe_stack, parameters_of,
@@ -86,8 +87,8 @@ def _smoke(config: Config, target: Target, outputs: dict, release: Release) -> d
     if target.emulator or target.emulated:
         say(f"Smoke test: the emulator's endpoint {endpoint} cannot run a SageMaker container, so the test calls "
              "a local server running the same model.tar.gz (make serve's routes). No real endpoint was tested.")
-        try:
-            with running(tarball, expected_digest=release.content_digest) as server:
+        try:  # math-library threads pinned: OpenMP threads in a threaded server fight a 2-core runner
+            with threadpool_limits(1), running(tarball, expected_digest=release.content_digest) as server:
                 evidence = smoke_test(http_invoker(server.url),
                                       f"local serve at {server.url} (stand-in for {endpoint})", tarball, rows, limit)
         except RuntimeError as refused:  # the package's PackageMismatch: it is not the recorded package
@@ -149,7 +150,9 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
         evidence = _smoke(config, target, outputs, release)
     except (SmokeFailed, ClientError, BotoCoreError) as failure:
         undone = _undo(cf, stack, action, before, timeout, template)
-        raise DeployError(f"{failure}\n{undone}") from None
+        registry.record_failure(version, environment, str(failure))
+        raise DeployError(f"{failure}\n{undone}\nMarked {version} as failed in {environment} in the registry "
+                          "(make doctor lists such versions).") from None
     if rollback_of is None:
         registry.record_pass(version, environment, {**evidence, **release.integrity})
     pointer = registry.set_pointer(environment, version, rollback_of=rollback_of)

@@ -75,6 +75,13 @@ def _cast(series: pl.Series, dtype: str) -> pl.Series:
     target = DTYPES[dtype]
     if dtype == "datetime" and series.dtype == pl.String:
         return series.str.to_datetime(strict=False)
+    if dtype == "datetime" and series.dtype == pl.Date:
+        return series.cast(pl.Datetime)  # a date is a datetime at midnight
+    if dtype == "date" and series.dtype == pl.String:
+        return series.str.to_date(strict=False)
+    if dtype == "date" and isinstance(series.dtype, pl.Datetime):
+        times = series.dt.time()
+        return series.dt.date().set(times != pl.time(0, 0), None)  # a time of day is not a date
     converted = series.cast(target, strict=False)
     if dtype == "int" and series.dtype.is_float():
         # A float cast to int truncates; a value with a fraction is not an int.
@@ -90,7 +97,7 @@ def coerce(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, list[
             continue
         series = frame.get_column(name)
         wanted = DTYPES[rule.dtype]
-        if series.dtype == wanted or (rule.dtype == "datetime" and series.dtype.is_temporal()):
+        if series.dtype == wanted or (rule.dtype == "datetime" and isinstance(series.dtype, pl.Datetime)):
             continue
         try:
             converted = _cast(series, rule.dtype)

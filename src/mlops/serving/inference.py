@@ -223,7 +223,7 @@ def _problem(rule: dict, name: str, raw: pd.Series) -> tuple[pd.Series, np.ndarr
     if dtype == "bool":
         values = raw.map(_to_bool)
         return values, (present & values.isna().to_numpy()) | ~scalar, f"'{name}' must be true or false"
-    if dtype == "datetime":
+    if dtype in ("datetime", "date"):
         values = pd.to_datetime(raw.map(lambda v: v if isinstance(v, str) else None), errors="coerce", utc=False)
         return values, (present & values.isna().to_numpy()) | ~scalar, f"'{name}' must be a date/time"
     values = raw.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))

@@ -16,7 +16,9 @@ JSON-able result; ``champion_dir`` may be None (no baseline: the challenger is j
 from __future__ import annotations
 
 import logging
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 from mlops import git
-from mlops.champion import Champion, resolve
+from mlops.champion import Champion, incompatibility, resolve
 from mlops.config import Config
 from mlops.context import Context, Result
 from mlops.data import Dataset, holdout_mask
@@ -33,7 +35,7 @@ from mlops.errors import DataError
 from mlops.gates import check_gates, headline, metric_rows, slice_rows, slice_values
 from mlops.intervals import paired_bootstrap
 from mlops.io import atomic_write_json, atomic_write_text
-from mlops.lineage import resolve_model_dir
+from mlops.lineage import read_metadata, resolve_model_dir
 from mlops.metrics import confusion_record, undefined_reason
 from mlops.plots import curve_overlays
 from mlops.render import environment, fit_comment
@@ -78,6 +80,15 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
     # (10x slower under load), and single-request serving latency is what the report shows.
     for column in config.compare.slices:  # an unknown or unusable slice column fails before any scoring
         slice_values(config, frame, column)
+    champion = champion or Champion("given" if champion_dir else "none", champion_dir,
+                                    "the given champion model" if champion_dir else "no champion given")
+    if champion_dir is not None:
+        why_not = incompatibility(read_metadata(champion_dir), read_metadata(challenger_dir), frame)
+        if why_not:  # e.g. the first PR after switching data: judge the challenger alone, say why
+            log.warning("no comparison with the champion: %s", why_not)
+            champion = replace(champion, source="incompatible", model_dir=None,
+                               description=f"{champion.description} cannot be compared with this model: {why_not}")
+            champion_dir = None
     with threadpool_limits(1):
         chall = score(config, frame, challenger_dir, "challenger")
         champ = score(config, frame, champion_dir, "champion") if champion_dir is not None else None
@@ -90,8 +101,6 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
     cis = paired_bootstrap(config.task, champ["pred"], chall["pred"], resamples=settings.bootstrap_resamples,
                            confidence=settings.confidence, seed=seed) if champ else {}
     bootstrap_seconds = time.perf_counter() - started
-    champion = champion or Champion("given" if champion_dir else "none", champion_dir,
-                                    "the given champion model" if champion_dir else "no champion given")
     result = {
         "task": config.task,
         "primary_metric": config.primary_metric,
@@ -111,7 +120,9 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
         "validation": validation,
         "schema_diff": schema_diff,
         "curves": _curves(config.task, champ, chall),
-        "notes": _notes(config, dataset, champ, champion),
+        "notes": _notes(config, dataset, champ, champion) + ([champion.note] if champion.note else []),
+        "config_diff": config_diff(config, champion.base_sha),
+        "artifact": os.environ.get("MLOPS_REPORT_ARTIFACT") or None,
     }
     result["gates"] = check_gates(config, result)
     result["failures"] = [g["detail"] for g in result["gates"] if not g["passed"]]
@@ -126,7 +137,8 @@ def compare(config: Config, dataset: Dataset, champion_dir: Path | None, challen
 def _notes(config: Config, dataset: Dataset, champ: dict | None, champion: Champion) -> list[str]:
     notes = []
     if champ is None:
-        notes.append(f"No baseline yet: {champion.description}. The challenger is shown alone; "
+        lead = "No comparison" if champion.source == "incompatible" else "No baseline yet"
+        notes.append(f"{lead}: {champion.description}. The challenger is shown alone; "
                      "the gates that need a champion are skipped.")
         return notes
     if champ["missing_columns"]:
@@ -194,6 +206,37 @@ def contract_diff(config: Config, sha: str | None) -> dict | None:
                 changed.append({"column": column, "key": key, "before": before.get(key), "after": after.get(key)})
     return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)), "changed": changed,
             "base_sha": sha, "file": config.data.schema_file}
+
+
+# The settings whose change a reviewer wants to see next to the metrics ("What changed").
+WATCHED = ("task", "data", "split", "model", "metrics", "gates", "compare")
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def config_diff(config: Config, sha: str | None) -> list[dict] | None:
+    """The keys of mlops.yaml this change set (estimator, params, features, data source, ...) vs the base commit."""
+    if not sha:
+        return None
+    old_text = git.show(config.root, sha, Path(config.path))
+    if old_text is None:
+        return None
+    try:
+        old = yaml.safe_load(old_text) or {}
+    except yaml.YAMLError:
+        return None
+    new = yaml.safe_load(Path(config.path).read_text(encoding="utf-8")) or {}
+    before = _flatten({k: old.get(k) for k in WATCHED if k in old})
+    after = _flatten({k: new.get(k) for k in WATCHED if k in new})
+    return [{"key": key, "before": before.get(key), "after": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
 
 
 def render_reports(result: dict, out_dir: Path) -> tuple[Path, Path, Path]:

@@ -16,7 +16,7 @@ import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-from mlops import github, sources
+from mlops import github, s3, sources
 from mlops.config import Config, load_config
 from mlops.context import Context, Result
 from mlops.errors import MlopsError
@@ -153,6 +153,27 @@ def check_github(repository: str | None, outputs: dict) -> list[Check]:
     return inspect(repository, token, outputs)
 
 
+def check_registry(config: Config) -> list[Check]:
+    """Versions that failed a deploy and never passed any environment (safe to prune), when the registry is readable."""
+    from mlops.registry import Registry  # pylint: disable=import-outside-toplevel  # boto only when needed
+
+    uri = config.registry.uri
+    if uri.startswith("s3://") and not s3.has_credentials():
+        return []
+    if not uri.startswith("s3://") and not Path(config.resolve(uri)).is_dir():
+        return []
+    try:
+        failed = Registry.from_config(config).failed_only()
+    except Exception as error:  # pylint: disable=broad-exception-caught  # a courtesy check: say it, do not crash
+        return [Check("failed versions", "skip", f"cannot read registry {uri}: {error}")]
+    if not failed:
+        return [Check("failed versions", "ok", f"no registered version in {uri} only ever failed")]
+    listed = ", ".join(f"{r['version']} ({r.get('environment', '?')})" for r in failed[:10])
+    prefix = f"{uri.rstrip('/')}/{config.project}/models/<version>/"
+    return [Check("failed versions", "warn", f"{len(failed)} version(s) failed and never passed: {listed}",
+                  f"nothing serves them; to prune, delete {prefix} for each")]
+
+
 def run_checks(config_path: str | None = None, root: Path | None = None) -> list[Check]:
     """Every check, in the order a newcomer would fix them."""
     root = root or Path.cwd()
@@ -164,7 +185,7 @@ def run_checks(config_path: str | None = None, root: Path | None = None) -> list
         return checks + [Check("config", "fail", first, "fix mlops.yaml (README: Config reference)")]
     checks += check_repository(config)
     aws, outputs = check_aws(config)
-    return checks + aws + check_github(github.repository(root), outputs)
+    return checks + aws + check_registry(config) + check_github(github.repository(root), outputs)
 
 
 def run(ctx: Context) -> Result:
