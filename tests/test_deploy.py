@@ -272,18 +272,31 @@ def test_stacks_that_need_a_human_are_not_touched(status, advice):
     stub.assert_no_pending_responses()
 
 
-def test_default_image_refuses_a_model_its_python_cannot_install(aws, monkeypatch):
-    """On real AWS, AWS's Python 3.10 image is refused up front for libraries that need Python 3.11+."""
+def test_the_default_image_serves_the_templates_pins_and_an_old_python_image_is_refused(aws, monkeypatch, tmp_path):
+    """AWS's 1.9-0 image (Python 3.12) accepts a model trained here (it was refused); a user's image whose Python
+    cannot install the pins is refused before any stack change, naming each library and its Requires-Python."""
     version = train_version(aws, "abcdef1", monkeypatch)
     metadata = json.loads((aws.models_dir / version / "metadata.json").read_text())
-    assert images.python_conflicts({"pandas": metadata["libraries"]["pandas"]}) == [
-        f"pandas {metadata['libraries']['pandas']} (Requires-Python >=3.11)"]
-    assert not images.python_conflicts(metadata["libraries"], python="3.12")
+    assert images.serving_image(aws).endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
+    assert images.image_python(aws) == "3.12"
     real = aws_module.Target("staging", aws.deploy.environments["staging"], session=None)
-    with pytest.raises(DeployError, match="cannot be served by the default image .* Nothing was deployed"):
-        release_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
-    emulated = aws_module.Target("staging", aws.deploy.environments["staging"], session=None, emulated=True)
-    release_module._check_serving_image(aws, emulated, version, metadata)  # pylint: disable=protected-access
+    release_module._check_serving_image(aws, real, version, metadata)  # pylint: disable=protected-access
+    assert images.python_conflicts({"pandas": metadata["libraries"]["pandas"]}, "3.10") == [
+        f"pandas {metadata['libraries']['pandas']} (Requires-Python >=3.11)"]
+    old = load_config(write_project(tmp_path / "old-image", registry_uri=f"s3://{BUCKET}/registry",
+                                    image_uri="123.dkr.ecr.us-east-1.amazonaws.com/mine:1", image_python="3.10"))
+    shutil.copytree(aws.models_dir, old.models_dir)
+    with pytest.raises(DeployError, match=r"cannot be served by 123\.dkr.*Python 3\.10 .*pandas .*Requires-Python "
+                                          r">=3\.11.*Nothing was deployed"):
+        deploy(old, "staging")
+    with pytest.raises(ClientError):  # refused before the stack was touched
+        boto3.client("cloudformation").describe_stacks(StackName=f"{old.project}-staging")
+
+
+def test_a_custom_image_must_say_its_python(tmp_path):
+    """deploy.image_uri without deploy.image_python is a config error naming the key."""
+    with pytest.raises(ConfigError, match="deploy.image_python is not"):
+        load_config(write_project(tmp_path / "p", image_uri="123.dkr.ecr.us-east-1.amazonaws.com/mine:1"))
 
 
 def _stack_parameters(config, environment) -> dict:

@@ -17,6 +17,12 @@ def _by_name(checks):
     return {check.name: check for check in checks}
 
 
+@pytest.fixture(autouse=True)
+def _offline_uv(monkeypatch):
+    """The serving-pins check asks uv; in tests it may use uv's cache only, never the network."""
+    monkeypatch.setenv("UV_OFFLINE", "1")
+
+
 def test_local_setup_passes_and_cloud_checks_are_skipped_without_credentials(tmp_path, monkeypatch):
     """Without AWS credentials or a GitHub token the doctor checks the machine and repo, and says what it skipped."""
     no_aws(monkeypatch, tmp_path)
@@ -104,3 +110,15 @@ def test_github_missing_environment_and_unreadable_settings(api):
     assert checks["environment prod"].status == "ok"
     (only,) = check_github("octo/missing", {})
     assert only.status == "fail" and "cannot read octo/missing" in only.detail
+
+
+def test_doctor_names_the_serving_image_and_refuses_an_old_python(tmp_path, monkeypatch):
+    """The doctor says which image and Python a deploy uses; an image Python that cannot take the pins fails."""
+    no_aws(monkeypatch, tmp_path)
+    checks = _by_name(run_checks(str(write_project(tmp_path / "default"))))
+    assert checks["serving image"].status == "ok" and "sagemaker-scikit-learn:1.9-0-cpu-py3 (Python 3.12)" in \
+        checks["serving image"].detail
+    assert checks["serving pins"].status in ("ok", "skip")  # ok with uv's cache, skip without it (offline)
+    old = write_project(tmp_path / "old", image_uri="123.dkr.ecr.us-east-1.amazonaws.com/mine:1", image_python="3.10")
+    pins = _by_name(run_checks(str(old)))["serving pins"]
+    assert pins.status == "fail" and "Requires-Python >=3.11" in pins.detail

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cfnlint.decode import decode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deploy_helpers import train_version, write_project
 from mlops.config import load_config
 from mlops.data import Features, load_training, split
+from mlops import package as package_module
 from mlops.package import build, unpack
 from mlops.contract import infer_contract, write_contract
 from mlops.server import load_inference, running
@@ -387,3 +389,38 @@ def test_smoke_latency_is_the_median_of_five_requests_after_a_warm_up(packaged):
     rows = Rows(packaged["rows"][:10], packaged["x"].iloc[:10].reset_index(drop=True))
     evidence = smoke_test(invoke, "stub", packaged["package"].tarball, rows, max_latency_ms=2000)
     assert evidence["latency_ms"] == 90.0 and evidence["latency_requests"] == 5
+
+
+def test_vendored_wheels_go_inside_the_package_and_the_stack_isolates_it(tmp_path, monkeypatch):
+    """deploy.vendor_wheels: pip download for the image's Python (3.12) fills code/wheels/, the package says so, and
+    the serving stack then installs offline and isolates the model from the network."""
+    config = load_config(write_project(tmp_path / "project", vendor_wheels=True))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLOPS_MODELS_DIR", raising=False)
+        version = train_version(config, "b1b2b3b", patch)
+    calls = []
+
+    def fake_pip(command, **_):
+        calls.append(command)
+        target = Path(command[command.index("-d") + 1])
+        target.mkdir(parents=True)
+        (target / "scikit_learn-1.9.1-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"a wheel")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(package_module.subprocess, "run", fake_pip)
+    package = build(config, config.models_dir / version, tmp_path / "package")
+    assert len(calls) == 1
+    command = calls[0]
+    assert command[command.index("--python-version") + 1] == "3.12" and "--only-binary=:all:" in command
+    assert "manylinux_2_28_x86_64" in command
+    assert package_module.has_wheels(package.tarball)
+    with tarfile.open(package.tarball) as tar:
+        assert "code/wheels/scikit_learn-1.9.1-cp312-cp312-manylinux_2_28_x86_64.whl" in tar.getnames()
+        requirements = tar.extractfile("code/requirements.txt").read().decode()
+    assert "From the wheels in code/wheels/" in requirements
+    build(config, config.models_dir / version, tmp_path / "again")  # cached under .cache/wheels: no second download
+    assert len(calls) == 1
+    template, _ = decode(str(Path(__file__).resolve().parents[1] / "infra" / "serving.yml"))
+    model = template["Resources"]["Model"]["Properties"]
+    assert model["EnableNetworkIsolation"] == {"Fn::If": ["IsVendored", True, False]}
+    assert "PIP_NO_INDEX" in model["PrimaryContainer"]["Environment"]

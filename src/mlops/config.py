@@ -178,6 +178,10 @@ class DeployConfig(_Section):
 
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     image_uri: str | None = None
+    image_python: str | None = Field(None, pattern=r"^3\.\d{1,2}$",
+                                     description="the Python (3.X) of deploy.image_uri; required with it")
+    vendor_wheels: bool = False  # ship the pinned wheels in model.tar.gz: no internet needed at start, isolated
+    startup_timeout_seconds: int = Field(900, ge=60, le=3600)  # first start: download, pip install, model_fn
     environments: dict[str, EnvironmentConfig] = {
         "local": EnvironmentConfig(emulator=True),
         "staging": EnvironmentConfig(),
@@ -190,6 +194,9 @@ class DeployConfig(_Section):
 
     @model_validator(mode="after")
     def _check_environments(self) -> DeployConfig:
+        if self.image_uri and not self.image_python:
+            raise ValueError("deploy.image_uri is set but deploy.image_python is not: say which Python (e.g. '3.12') "
+                             "the image runs, so a deploy can refuse a model whose libraries it cannot install")
         for name, env in self.environments.items():
             if not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", name):
                 raise ValueError(f"environment name {name!r} must match [a-z][a-z0-9-]{{0,20}} (used in stack names)")

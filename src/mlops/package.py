@@ -4,7 +4,8 @@ Input: a model folder (``models/<version>/``: ``model.skops``, ``metadata.json``
 ``metrics.json``), the data contract (``schema.yaml``) and the config.
 Output: in ``out_dir``, ``model.tar.gz`` (self-contained for AWS's scikit-learn serving image:
 the model, ``metadata.json``, ``schema.json``, ``trusted_types.txt``, ``code/inference.py`` and
-``code/requirements.txt`` pinning the library versions training used) and ``model_card.md``
+``code/requirements.txt`` pinning the library versions training used; with
+``deploy.vendor_wheels`` also their wheels for the image's Python in ``code/wheels/``) and ``model_card.md``
 (Markdown rendered from ``templates/model_card.md.j2``). The tarball is byte-for-byte
 reproducible, so registering the same version twice uploads identical objects.
 """
@@ -12,10 +13,16 @@ reproducible, so registering the same version twice uploads identical objects.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +32,7 @@ from mlops.io import atomic_path, atomic_write_text, read_json
 from mlops.lineage import MODEL_FILE
 from mlops.model import TRUSTED_TYPES_FILE
 from mlops.contract import load_contract
-from mlops.images import serving_image
+from mlops.images import image_python, serving_image
 from mlops.render import render
 from mlops.serving.inference import digest_items
 
@@ -36,6 +43,8 @@ MODEL_CARD = "model_card.md"
 INFERENCE_CODE = Path(__file__).with_name("serving") / "inference.py"
 # Libraries the inference code imports, pinned in code/requirements.txt (PyPI name -> metadata key).
 SERVING_LIBRARIES = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
+WHEELS = "code/wheels"  # deploy.vendor_wheels: the pins' wheels, installed from here without an index
+WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")  # AL2023: glibc 2.34
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,8 @@ def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
     header = (
         "# Installed by AWS's scikit-learn serving container at start: the exact versions training used,\n"
         f"# recorded in metadata.json of {metadata['version']} (Python {metadata['libraries'].get('python')}).\n"
+        + ("# From the wheels in code/wheels/ (deploy.vendor_wheels): no index is needed at start.\n"
+           if config.deploy.vendor_wheels else "")
     )
     files = {
         MODEL_FILE: (model_dir / MODEL_FILE).read_bytes(),
@@ -105,6 +116,9 @@ def build(config: Config, model_dir: Path, out_dir: Path) -> Package:
         "code/inference.py": INFERENCE_CODE.read_bytes(),
         "code/requirements.txt": (header + "".join(f"{n}=={v}\n" for n, v in pins.items())).encode(),
     }
+    if config.deploy.vendor_wheels:
+        files.update({f"{WHEELS}/{path.name}": path.read_bytes()
+                      for path in vendored_wheels(config, pins, image_python(config))})
     tarball = Path(out_dir) / TARBALL
     with atomic_path(tarball) as temp:
         with open(temp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped:
@@ -131,6 +145,42 @@ def _rule_text(rule: dict) -> str:
         return "one of " + ", ".join(map(str, rule["allowed"]))
     bounds = [f"{sign} {rule[key]}" for key, sign in (("min", ">="), ("max", "<=")) if rule.get(key) is not None]
     return ", ".join(bounds) or "any"
+
+
+def vendored_wheels(config: Config, pins: dict, python: str) -> list[Path]:
+    """The wheels of ``pins`` and their dependencies for the image's Python on Linux x86_64, downloaded once
+    into ``.cache/wheels/<pins>/`` (pip download, binary wheels only)."""
+    key = hashlib.sha256(json.dumps([python, sorted(pins.items())]).encode()).hexdigest()[:16]
+    cache = Path(config.resolve(".cache/wheels")) / key
+    if not (cache / ".complete").is_file():
+        with tempfile.TemporaryDirectory(prefix="mlops-wheels-", dir=_mkdir(cache.parent)) as temp:
+            requirements_file = Path(temp) / "requirements.txt"
+            requirements_file.write_text("".join(f"{n}=={v}\n" for n, v in pins.items()), encoding="utf-8")
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                       "--only-binary=:all:", "--implementation", "cp", "--python-version", python,
+                       *(arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)),
+                       "-d", str(Path(temp) / "wheels"), "-r", str(requirements_file)]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise ModelError(f"cannot download the wheels of {', '.join(pins)} for Python {python} "
+                                 f"(deploy.vendor_wheels): {last}. Check the network to PyPI, or pin versions "
+                                 "that publish Linux wheels for that Python")
+            shutil.rmtree(cache, ignore_errors=True)
+            os.replace(Path(temp) / "wheels", cache)
+            (cache / ".complete").touch()
+    return sorted(cache.glob("*.whl"))
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def has_wheels(tarball: Path) -> bool:
+    """Whether a package carries its wheels (deploy.vendor_wheels)."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        return any(name.startswith(f"{WHEELS}/") for name in tar.getnames())
 
 
 def tarball_digest(tarball: Path) -> str:

@@ -21,10 +21,10 @@ from pathlib import Path
 from mlops.config import Config
 from mlops.console import say
 from mlops.errors import DeployError
-from mlops.images import SKLEARN_IMAGE_PYTHON, python_conflicts, serving_image
+from mlops.images import image_python, python_conflicts, serving_image
 from mlops.lineage import resolve_model_dir
 from mlops.io import sha256_file
-from mlops.package import build, requirements, tarball_digest
+from mlops.package import build, has_wheels, requirements, tarball_digest
 from mlops.registry import Registry
 
 
@@ -39,6 +39,7 @@ class Release:
     sha256: str = ""  # of the tarball's bytes
     version_id: str | None = None  # the S3 object version that was downloaded
     content_digest: str = ""  # what the serving container checks (mlops.serving.inference.content_digest)
+    vendored: bool = False  # the package carries its wheels (deploy.vendor_wheels)
 
     @property
     def integrity(self) -> dict:
@@ -93,7 +94,7 @@ def of_version(config: Config, target, registry: Registry, version: str, workdir
     _check_serving_image(config, target, version, metadata)
     tarball, version_id = registry.fetch_package(version, workdir / "deploy" / "model.tar.gz")
     chosen = Release(version, metadata, tarball, registry.package_uri(version), sha256_file(tarball), version_id,
-                     tarball_digest(tarball))
+                     tarball_digest(tarball), has_wheels(tarball))
     if tested is not None:
         _check_tested(chosen, tested, tested_in or "?", target.environment)
     return chosen
@@ -121,15 +122,15 @@ def _check_tested(chosen: Release, tested: dict, where: str, environment: str) -
 
 
 def _check_serving_image(config: Config, target, version: str, metadata: dict) -> None:
-    """On real AWS with AWS's prebuilt image, refuse a model whose libraries cannot install on its Python."""
-    if target.emulator or target.emulated or config.deploy.image_uri:
-        return  # emulators serve locally; a custom image is checked by the staging smoke test
-    conflicts = python_conflicts(requirements(metadata))
+    """Refuse a model whose libraries the serving image's Python cannot install (staging, prod: any non-local)."""
+    if target.emulator:
+        return  # the `local` environment serves the package on this machine's Python, never in the image
+    python = image_python(config)
+    conflicts = python_conflicts(requirements(metadata), python)
     if conflicts:
         raise DeployError(
-            f"{version} cannot be served by the default image {serving_image(config)}: it runs Python "
-            f"{SKLEARN_IMAGE_PYTHON}, which cannot install {', '.join(conflicts)} that the model was trained with, "
-            "so the endpoint would never become healthy. Set deploy.image_uri in mlops.yaml to a Python 3.11+ "
-            "scikit-learn serving image, or pin versions the image can install (README: Serving image). "
-            "Nothing was deployed."
+            f"{version} cannot be served by {serving_image(config)}: it runs Python {python} (deploy.image_python), "
+            f"which cannot install {', '.join(conflicts)} that the model was trained with, so the endpoint would "
+            "never become healthy. Use an image with a newer Python, or pin versions it can install and retrain "
+            "(README: Serving image). Nothing was deployed."
         )

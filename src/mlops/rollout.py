@@ -109,6 +109,8 @@ def _serving_parameters(config: Config, target: Target, registry: Registry, rele
         "ModelVersion": release.version,
         "ModelDataUrl": _model_data_url(config, target, registry, release, foundation),
         "PackageDigest": release.content_digest,
+        "VendoredWheels": "true" if release.vendored else "false",
+        "StartupTimeoutSeconds": config.deploy.startup_timeout_seconds,
         "ImageUri": serving_image(config),
         "ExecutionRoleArn": foundation["SageMakerExecutionRoleArn"],
         "InstanceType": settings.instance_type,

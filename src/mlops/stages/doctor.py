@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -153,6 +154,50 @@ def check_github(repository: str | None, outputs: dict) -> list[Check]:
     return inspect(repository, token, outputs)
 
 
+def check_serving_image(config: Config) -> list[Check]:
+    """The image and Python a real deploy will use, and whether the serving pins resolve there (uv, PyPI)."""
+    from mlops.images import image_python, python_conflicts, serving_image  # pylint: disable=import-outside-toplevel  # deploy-only helpers
+    from mlops.lineage import library_versions  # pylint: disable=import-outside-toplevel  # same
+    from mlops.package import SERVING_LIBRARIES  # pylint: disable=import-outside-toplevel  # same
+
+    try:
+        image = serving_image(config)
+    except MlopsError as error:
+        return [Check("serving image", "fail", str(error), "set deploy.image_uri and deploy.image_python")]
+    python = image_python(config)
+    installed = library_versions()
+    pins = {name: installed[name] for name in SERVING_LIBRARIES
+            if installed.get(name, "not installed") != "not installed"}
+    checks = [Check("serving image", "ok", f"{image} (Python {python})")]
+    conflicts = python_conflicts(pins, python)
+    if conflicts:
+        return checks + [Check("serving pins", "fail", f"Python {python} cannot install {', '.join(conflicts)}",
+                               "use an image with a newer Python, or pin lower versions in requirements.in")]
+    return checks + [_resolve_pins(pins, python)]
+
+
+def _resolve_pins(pins: dict, python: str) -> Check:
+    """Ask uv whether the pins resolve to wheels for ``python`` on Linux x86_64 (uses PyPI, or its cache)."""
+    uv = Path(sys.executable).with_name("uv")
+    command = str(uv) if uv.exists() else shutil.which("uv")
+    if not command:
+        return Check("serving pins", "skip", "uv not found: not resolved for the image", "make install")
+    wanted = "".join(f"{name}=={version}\n" for name, version in pins.items())
+    try:
+        done = subprocess.run([command, "pip", "compile", "-", "--python-version", python, "--python-platform",
+                               "x86_64-manylinux_2_28", "--only-binary", ":all:", "--quiet", "--no-header"],
+                              input=wanted, capture_output=True, text=True, timeout=180, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        return Check("serving pins", "skip", f"could not run uv: {error}")
+    if done.returncode == 0:
+        listed = ", ".join(f"{n} {v}" for n, v in pins.items())
+        return Check("serving pins", "ok", f"{listed} resolve for Python {python} on Linux x86_64")
+    detail = " ".join(done.stderr.split())[:300]
+    if "No solution found" in done.stderr and "cache" not in done.stderr and "network" not in done.stderr.lower():
+        return Check("serving pins", "fail", detail, "pin versions that publish wheels for the image")
+    return Check("serving pins", "skip", f"not resolved (no index reachable?): {detail}")
+
+
 def check_registry(config: Config) -> list[Check]:
     """Versions that failed a deploy and never passed any environment (safe to prune), when the registry is readable."""
     from mlops.registry import Registry  # pylint: disable=import-outside-toplevel  # boto only when needed
@@ -185,7 +230,8 @@ def run_checks(config_path: str | None = None, root: Path | None = None) -> list
         return checks + [Check("config", "fail", first, "fix mlops.yaml (README: Config reference)")]
     checks += check_repository(config)
     aws, outputs = check_aws(config)
-    return checks + aws + check_registry(config) + check_github(github.repository(root), outputs)
+    return checks + check_serving_image(config) + aws + check_registry(config) + check_github(
+        github.repository(root), outputs)
 
 
 def run(ctx: Context) -> Result:
