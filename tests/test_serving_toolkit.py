@@ -354,3 +354,21 @@ def test_a_model_trained_on_311_loads_and_predicts_the_same_on_312(kinds, kind):
         assert answer["classes"] == list(local.classes)
         np.testing.assert_allclose(answer["probabilities"], local.proba, atol=TOLERANCE, rtol=0)
         assert answer["predictions"] == local.y_pred.tolist()
+
+
+def test_under_the_multi_model_server_errors_are_its_toolkit_errors(venv, loan):
+    """Under SAGEMAKER_MULTI_MODEL, sagemaker_inference's Transformer answers our 200 and 400 (the image has both)."""
+    chain = Chain(venv, loan["base"], {**loan["environment"], "SAGEMAKER_MULTI_MODEL": "true"})
+    try:
+        chain.wait_ready()
+        good = chain.call(json.dumps({"instances": loan["rows"].records[:5]}))
+        assert (good["status"], good["content_type"]) == (200, "application/json"), good["body"][:300]
+        np.testing.assert_allclose(json.loads(good["body"])["probabilities"], loan["local"].proba[:5], atol=TOLERANCE)
+        bad = chain.call("{not json")
+        assert bad["status"] == 400, bad["body"][:300]
+        # The toolkit appends its traceback to the message: the error body is our JSON, then a newline and text.
+        first, _, trace = bad["body"].partition("\n")
+        assert "not valid JSON" in json.loads(first)["error"] and "Traceback" in trace
+        assert chain.ready["response_class"] == "builtins.tuple"
+    finally:
+        chain.close()

@@ -8,10 +8,13 @@ libraries; the 3.11 test process never imports it. The environment is the contai
 deploy's CloudFormation Model sets them.
 
 This plays the part of the image's ``sagemaker_sklearn_container`` glue (not on PyPI), using
-none of its code: import the module ServingEnv names, hand its model_fn / input_fn / predict_fn /
-output_fn to sagemaker_containers' ``Transformer``, ``initialize()`` it (model_fn), and serve its
-``transform`` from sagemaker_containers' ``Worker`` (the Flask app gunicorn runs); a werkzeug test
-client makes the WSGI calls gunicorn would make.
+none of its code. Single model (the default): import the module ServingEnv names, hand its
+model_fn / input_fn / predict_fn / output_fn to sagemaker_containers' ``Transformer``,
+``initialize()`` it (model_fn), and serve its ``transform`` from sagemaker_containers' ``Worker``
+(the Flask app gunicorn runs); a werkzeug test client makes the WSGI calls gunicorn would make.
+With ``SAGEMAKER_MULTI_MODEL`` set (the variable the image's entry point switches on), each
+request goes to sagemaker_inference's ``Transformer.transform`` instead, with a stand-in for the
+multi-model server's request context (the server itself is Java).
 
 Input (stdin): JSON lines ``{"method", "path", "headers", "body"}``. Output (stdout): first
 ``{"ready": true, "versions", "python", "response_class", "startup_seconds"}`` (or ``{"ready":
@@ -54,6 +57,73 @@ def _start():
     return Client(app), user
 
 
+class _ServerContext:
+    """The members of the multi-model server's request context that sagemaker_inference's Transformer uses."""
+
+    def __init__(self, model_dir: str, headers: dict):
+        self.system_properties = {"model_dir": model_dir}
+        self.request_processor = [_Headers(headers)]
+        self.status, self.content_type = 200, None
+
+    def set_response_content_type(self, index: int, value: str) -> None:
+        """The content type of answer ``index`` (one request per batch here)."""
+        assert index == 0
+        self.content_type = value
+
+    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
+        """The HTTP status the server answers with."""
+        assert idx == 0 and phrase is not None
+        self.status = code
+
+
+class _Headers:  # pylint: disable=too-few-public-methods  # the one accessor the Transformer calls
+    def __init__(self, headers: dict):
+        self._headers = headers
+
+    def get_request_properties(self) -> dict:
+        """The request's headers."""
+        return self._headers
+
+
+def _multi_model_client():
+    """A client with the test client's ``open`` that sends each request to sagemaker_inference's Transformer."""
+    # pylint: disable-next=import-outside-toplevel,import-error  # only in the 3.12 toolkit venv
+    from sagemaker_inference import transformer
+
+    sys.path.insert(0, os.environ["SAGEMAKER_SUBMIT_DIRECTORY"])
+    model_dir = os.path.join(os.environ["SAGEMAKER_BASE_DIR"], "model")
+    chain = transformer.Transformer()
+
+    class Client:  # pylint: disable=too-few-public-methods  # open() is what main() calls
+        """Answers as the multi-model server would from the Transformer's result and the context."""
+
+        @staticmethod
+        def open(path, method, headers, data):
+            """One request through ``Transformer.transform``; a stand-in werkzeug response."""
+            if (method, path) != ("POST", "/invocations"):  # the server answers /ping itself, in Java
+                return _Answer(404, "application/json", '{"error": "only POST /invocations reaches the Transformer"}')
+            context = _ServerContext(model_dir, headers)
+            answer = chain.transform([{"body": bytearray(data)}], context)[0]
+            return _Answer(context.status, context.content_type, answer)
+
+    chain.validate_and_initialize(model_dir=model_dir)  # model_fn, as on the first request
+    return Client(), importlib.import_module(os.environ["SAGEMAKER_PROGRAM"].removesuffix(".py"))
+
+
+class _Answer:
+    """What main() reads from a werkzeug response, for the multi-model path."""
+
+    def __init__(self, status: int, content_type, body):
+        self.status_code, self.headers, self._body = status, {"Content-Type": content_type}, body
+
+    def get_data(self, as_text: bool):
+        """The body as text (str or bytes answers), or its repr when it is neither (the server could not send it)."""
+        assert as_text
+        if isinstance(self._body, (bytes, bytearray)):
+            return self._body.decode("utf-8")
+        return self._body if isinstance(self._body, str) else f"not sendable: {self._body!r}"
+
+
 def _send(out, message: dict) -> None:
     out.write(json.dumps(message) + "\n")
     out.flush()
@@ -66,7 +136,7 @@ def main() -> int:
     sys.stdout = sys.stderr
     started = time.perf_counter()
     try:
-        client, user = _start()
+        client, user = _multi_model_client() if os.environ.get("SAGEMAKER_MULTI_MODEL") else _start()
     except Exception:  # pylint: disable=broad-exception-caught  # any start failure is the answer (no /ping 200)
         _send(out, {"ready": False, "error": traceback.format_exc()})
         return 1
