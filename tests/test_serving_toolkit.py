@@ -202,12 +202,18 @@ def _loan(tmp_path_factory):
     return _served(load_config(write_project(root / "project")), root, "a1b2c3d")
 
 
-@pytest.fixture(scope="module", name="venv")
-def _venv(request, loan):
-    """The Python 3.12 venv with the image's serving toolkit and the package's pins (built once, then reused)."""
+@pytest.fixture(scope="module", name="toolkit", autouse=True)
+def _toolkit():
+    """A Python 3.12 and uv, looked for before anything is trained; else every test here skips, saying why."""
     toolkit = find_toolkit()
     if isinstance(toolkit, str):
         pytest.skip(toolkit)
+    return toolkit
+
+
+@pytest.fixture(scope="module", name="venv")
+def _venv(request, toolkit, loan):
+    """The Python 3.12 venv with the image's serving toolkit and the package's pins (built once, then reused)."""
     requirements = (loan["base"] / "model" / "code" / "requirements.txt").read_text(encoding="utf-8")
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider: a fresh build
     if cache is not None:

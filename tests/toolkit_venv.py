@@ -2,9 +2,10 @@
 
 Input: the PyPI packages to install (the image's), the overrides the image applies, a package's
 ``code/requirements.txt`` and a cache folder. Output: a venv in ``<cache>/<key>``, the key a hash
-of all of them and the interpreter's version, so a changed pin builds a new one and the same set
-is reused on this machine (CI starts clean). Builds are serialised with a file lock, so pytest-xdist
-workers wait for one build instead of racing.
+of all of those and of the interpreter (version and path): a changed pin builds a new venv, the
+same set is reused on this machine (CI starts clean). A file lock serialises builds, so
+pytest-xdist workers wait for one build instead of racing; a new build removes all but the two
+venvs used last.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MINOR = "3.12"  # the sagemaker-scikit-learn:1.9-0-cpu-py3 image's Python
+KEEP = 2  # venvs kept in the cache folder: the one just built and the last one used before it
 _PROBE = ("import os, sys, sysconfig; print(sys.version.split()[0], "
           "os.path.isfile(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))")
 # Variables of this process that must not reach the toolkit's interpreter or uv.
@@ -88,19 +90,21 @@ class Toolkit:
     def venv(self, packages, overrides, requirements: str, cache: Path) -> ToolkitVenv:
         """The venv with ``packages`` (minus what ``requirements`` pins), then ``requirements``: built or reused."""
         pins = pins_of(requirements)
-        key = hashlib.sha256(json.dumps({"python": self.version, "packages": list(packages),
+        key = hashlib.sha256(json.dumps({"python": [self.version, str(self.python)], "packages": list(packages),
                                          "overrides": list(overrides), "pins": pins}, sort_keys=True).encode())
         folder = Path(cache) / key.hexdigest()[:16]
         with _locked(Path(cache) / f"{folder.name}.lock"):
             done = folder / "built.json"
-            if done.is_file():
+            if done.is_file() and (folder / "bin" / "python").exists():  # exists(): its interpreter is still there
+                done.touch()  # last used: prune keeps the most recently used
                 return ToolkitVenv(folder, json.loads(done.read_text(encoding="utf-8")), reused=True)
             shutil.rmtree(folder, ignore_errors=True)
             started = time.perf_counter()
             count = self._build(folder, packages, overrides, pins)
             record = {"python": self.version, "seconds": round(time.perf_counter() - started, 1), "packages": count}
             done.write_text(json.dumps(record), encoding="utf-8")
-            return ToolkitVenv(folder, record, reused=False)
+        prune(Path(cache), keep=KEEP)
+        return ToolkitVenv(folder, record, reused=False)
 
     def _build(self, folder: Path, packages, overrides, pins: dict) -> int:
         """The container's two installs: the image's packages (with its overrides), then code/requirements.txt."""
@@ -124,6 +128,18 @@ class Toolkit:
         if done.returncode:
             raise AssertionError(f"uv {' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout
+
+
+def prune(cache: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently used venvs (each is ~500 MB), skipping any another build holds."""
+    built = sorted(cache.glob("*/built.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for marker in built[keep:]:
+        with open(cache / f"{marker.parent.name}.lock", "w", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            shutil.rmtree(marker.parent, ignore_errors=True)
 
 
 def _candidates():
