@@ -1,13 +1,13 @@
 """The package served by the 1.9-0 image's own serving stack on Python 3.12, not only by our stand-in.
 
-A fresh venv on the image's Python minor version holds what the image serves with: the PyPI
-packages of ``IMAGE_PACKAGES``, then exactly the package's ``code/requirements.txt`` (the
-container pip-installs it at start, replacing the image's own scikit-learn, pandas, numpy and
-scipy). Real ``model.tar.gz`` files from ``mlops.package.build`` are unpacked as the container
-unpacks them, and ``tests/toolkit_driver.py`` serves each through sagemaker_containers'
-Transformer and Worker with the environment our CloudFormation Model sets. The venv is built
-once per requirement set with uv and kept under pytest's cache folder. Skipped, with the reason,
-only where no Python 3.12 (or no uv) exists.
+A fresh venv on the image's Python minor version becomes what the container runs: uv installs
+the image's PyPI packages (``IMAGE_PACKAGES``), then sagemaker_containers' own start-up install
+runs the image's pip on the package's ``code/`` (``pip install . -r requirements.txt``, replacing
+the image's scikit-learn, pandas, numpy and scipy with the pins). Real ``model.tar.gz`` files from
+``mlops.package.build`` are unpacked as the container unpacks them, and ``tests/toolkit_driver.py``
+serves each through sagemaker_containers' Transformer and Worker with the environment our
+CloudFormation Model sets. The venv is built once per requirement set and kept under pytest's
+cache folder. Skipped, with the reason, only where no Python 3.12 (or no uv) exists.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ pytestmark = [pytest.mark.toolkit, pytest.mark.xdist_group("toolkit")]
 # What the 1.9-0 image has (sagemaker-scikit-learn:1.9-0-cpu-py3, Python 3.12; the versions of
 # aws/deep-learning-containers docker/sklearn/1.9-0/uv.lock, read 2026-08-21), the part on PyPI serving uses:
 # the single-model chain (sagemaker-containers, sdist with a C extension, and its runtime dependencies),
-# the multi-model toolkit, and the data libraries. code/requirements.txt's pins replace the image's
-# versions of the libraries it names, as the container's pip install does at start. Left out: the
+# the multi-model toolkit, and the data libraries. The container's pip install of code/requirements.txt
+# then replaces the image's versions of the libraries it pins, as it does at start. Left out: the
 # image's sagemaker-sklearn-container glue (not on PyPI; tests/toolkit_driver.py plays its part),
 # multi-model-server (Java), sagemaker-training, nginx.
 IMAGE_PACKAGES = (
@@ -214,13 +214,12 @@ def _toolkit():
 @pytest.fixture(scope="module", name="venv")
 def _venv(request, toolkit, loan):
     """The Python 3.12 venv with the image's serving toolkit and the package's pins (built once, then reused)."""
-    requirements = (loan["base"] / "model" / "code" / "requirements.txt").read_text(encoding="utf-8")
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider: a fresh build
     if cache is not None:
         folder = cache.mkdir("toolkit-venv")
     else:
         folder = request.getfixturevalue("tmp_path_factory").mktemp("toolkit-venv")
-    venv = toolkit.venv(IMAGE_PACKAGES, IMAGE_OVERRIDES, requirements, folder)
+    venv = toolkit.venv(IMAGE_PACKAGES, IMAGE_OVERRIDES, loan["base"] / "model" / "code", folder)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and capture is not None:  # absent in pytest-xdist workers: the summary is in -rP output
@@ -250,9 +249,14 @@ def test_the_venv_is_the_images_python_toolkit_and_the_packages_pins(venv, chain
     ready = chain.ready
     assert ready["python"].startswith("3.12.")
     pinned = pins_of((loan["base"] / "model" / "code" / "requirements.txt").read_text(encoding="utf-8"))
-    expected = {**pins_of("\n".join(IMAGE_PACKAGES)), **pinned}
+    image = pins_of("\n".join(IMAGE_PACKAGES))
+    expected = {**image, **pinned}
     installed = ready["versions"]
     assert {name: installed.get(name) for name in expected} == expected
+    assert "inference" not in installed  # the install step's copy is removed: code/ itself is served
+    log = (venv.folder / "container-install.log").read_text(encoding="utf-8")
+    replaced = [f"{name}-{version}" for name, version in pinned.items() if image.get(name) not in (None, version)]
+    assert replaced and all(name in log.split("Successfully installed")[-1] for name in replaced), log[-2000:]
     assert ready["response_class"] == "sagemaker_containers._worker.Response"
     print(venv.summary(), f"driver start-up {ready['startup_seconds']} s")
 

@@ -1,11 +1,13 @@
 """Find a Python 3.12 and uv; build, once per requirement set, the venv the toolkit tests serve from.
 
-Input: the PyPI packages to install (the image's), the overrides the image applies, a package's
-``code/requirements.txt`` and a cache folder. Output: a venv in ``<cache>/<key>``, the key a hash
-of all of those and of the interpreter (version and path): a changed pin builds a new venv, the
-same set is reused on this machine (CI starts clean). A file lock serialises builds, so
-pytest-xdist workers wait for one build instead of racing; a new build removes all but the two
-venvs used last.
+Input: the PyPI packages the image has, the overrides it applies, a package's ``code/`` folder and
+a cache folder. Output: a venv in ``<cache>/<key>`` built as the container's environment comes to
+be: uv installs the image's packages, then sagemaker_containers' own install step runs the image's
+pip on a copy of ``code/`` (``pip install . -r requirements.txt``), replacing the libraries the
+package pins. The key hashes all of that and the interpreter (version and path): a changed pin
+builds a new venv, the same set is reused on this machine (CI starts clean). A file lock
+serialises builds, so pytest-xdist workers wait for one build instead of racing; a new build
+removes all but the two venvs used last.
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MINOR = "3.12"  # the sagemaker-scikit-learn:1.9-0-cpu-py3 image's Python
+RECIPE = 3  # bump when _build changes: the cache key includes it
 KEEP = 2  # venvs kept in the cache folder: the one just built and the last one used before it
 _PROBE = ("import os, sys, sysconfig; print(sys.version.split()[0], "
           "os.path.isfile(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))")
+MODULE = "inference"  # SAGEMAKER_PROGRAM without .py
+# sagemaker_containers' prepare() writes the setup.py the container generates, and install() runs the
+# container's pip command; the alias stands for the image's _mapping.py patch (see toolkit_driver.py).
+_CONTAINER_INSTALL = ("import collections, collections.abc, sys; collections.Mapping = collections.abc.Mapping; "
+                      "from sagemaker_containers import _modules; "
+                      f"_modules.prepare(sys.argv[1], {MODULE!r}); _modules.install(sys.argv[1], capture_error=True)")
 # Variables of this process that must not reach the toolkit's interpreter or uv.
 _PRIVATE = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "UV_PYTHON", "UV_PROJECT_ENVIRONMENT")
 
@@ -64,9 +73,11 @@ class ToolkitVenv:
 
     def summary(self) -> str:
         """One line for the terminal: built (and how long it took) or reused."""
-        how = "reused" if self.reused else "built"
-        return (f"toolkit venv ({self.record['python']}, {self.record['packages']} distributions): {how}; "
-                f"the build took {self.record['seconds']} s; {self.folder}")
+        record = self.record
+        return (f"toolkit venv ({record['python']}, {record['packages']} distributions): "
+                f"{'reused' if self.reused else 'built'}; the build took {record['seconds']} s (image packages "
+                f"{record['image_seconds']} s, the container's pip install {record['install_seconds']} s); "
+                f"{self.folder}")
 
 
 @contextmanager
@@ -87,11 +98,12 @@ class Toolkit:
     version: str
     uv: Path
 
-    def venv(self, packages, overrides, requirements: str, cache: Path) -> ToolkitVenv:
-        """The venv with ``packages`` (minus what ``requirements`` pins), then ``requirements``: built or reused."""
-        pins = pins_of(requirements)
+    def venv(self, packages, overrides, code_dir: Path, cache: Path) -> ToolkitVenv:
+        """The venv with ``packages``, then what the container installs from ``code_dir``: built or reused."""
+        pins = pins_of((Path(code_dir) / "requirements.txt").read_text(encoding="utf-8"))
         key = hashlib.sha256(json.dumps({"python": [self.version, str(self.python)], "packages": list(packages),
-                                         "overrides": list(overrides), "pins": pins}, sort_keys=True).encode())
+                                         "overrides": list(overrides), "pins": pins, "recipe": RECIPE},
+                                        sort_keys=True).encode())
         folder = Path(cache) / key.hexdigest()[:16]
         with _locked(Path(cache) / f"{folder.name}.lock"):
             done = folder / "built.json"
@@ -99,28 +111,35 @@ class Toolkit:
                 done.touch()  # last used: prune keeps the most recently used
                 return ToolkitVenv(folder, json.loads(done.read_text(encoding="utf-8")), reused=True)
             shutil.rmtree(folder, ignore_errors=True)
-            started = time.perf_counter()
-            count = self._build(folder, packages, overrides, pins)
-            record = {"python": self.version, "seconds": round(time.perf_counter() - started, 1), "packages": count}
+            record = {"python": self.version, **self._build(folder, packages, overrides, Path(code_dir))}
             done.write_text(json.dumps(record), encoding="utf-8")
         prune(Path(cache), keep=KEEP)
         return ToolkitVenv(folder, record, reused=False)
 
-    def _build(self, folder: Path, packages, overrides, pins: dict) -> int:
-        """The container's two installs: the image's packages (with its overrides), then code/requirements.txt."""
+    def _build(self, folder: Path, packages, overrides, code_dir: Path) -> dict:
+        """The image's venv (its packages, its overrides), then the container's start-up install of ``code_dir``."""
+        started = time.perf_counter()
+        python = str(folder / "bin" / "python")
         self._uv("venv", "--quiet", "--python", str(self.python), str(folder))
-        files = {"image.txt": [p for p in packages if _name(p) not in pins],
-                 "overrides.txt": list(overrides),
-                 "requirements.txt": [f"{name}=={version}" for name, version in pins.items()]}
-        for name, lines in files.items():
+        for name, lines in (("image.txt", packages), ("overrides.txt", overrides)):
             (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        install = ("pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "bin" / "python"))
-        # The image's packages resolve under the package's pins: pip in the container would replace them anyway.
-        self._uv(*install, "-r", str(folder / "image.txt"), "--constraint", str(folder / "requirements.txt"),
-                 "--override", str(folder / "overrides.txt"))
-        self._uv(*install, "-r", str(folder / "requirements.txt"))  # what the container installs at start
-        listed = self._uv("pip", "list", "--format", "json", "--python", str(folder / "bin" / "python"))
-        return len(json.loads(listed))
+        self._uv("pip", "install", "--quiet", "--compile-bytecode", "--python", python,
+                 "-r", str(folder / "image.txt"), "--override", str(folder / "overrides.txt"))
+        image = time.perf_counter()
+        # The container's own install step, by sagemaker_containers' functions and the image's pip:
+        # `python -m pip install . -r requirements.txt` in a copy of code/, replacing the image's pinned libraries.
+        code = folder / "opt-ml-code"
+        shutil.copytree(code_dir, code, ignore=shutil.ignore_patterns("__pycache__"))
+        done = subprocess.run([python, "-c", _CONTAINER_INSTALL, str(code)], capture_output=True, text=True,
+                              check=False, env=clean_environment(), cwd=code, timeout=900)
+        (folder / "container-install.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        if done.returncode:
+            raise AssertionError(f"the container's install step failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        _remove_installed_module(folder)
+        shutil.rmtree(code)
+        listed = self._uv("pip", "list", "--format", "json", "--python", python)
+        return {"seconds": round(time.perf_counter() - started, 1), "image_seconds": round(image - started, 1),
+                "install_seconds": round(time.perf_counter() - image, 1), "packages": len(json.loads(listed))}
 
     def _uv(self, *args: str) -> str:
         done = subprocess.run([str(self.uv), "--no-config", *args], capture_output=True, text=True, check=False,
@@ -128,6 +147,24 @@ class Toolkit:
         if done.returncode:
             raise AssertionError(f"uv {' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout
+
+
+def _remove_installed_module(folder: Path) -> None:
+    """Remove what the install step put in site-packages for the module itself (the venv is keyed by pins only).
+
+    Its generated setup.py (``packages=['']``, everything included) installs ``inference.py``,
+    ``setup.py``, ``requirements.txt`` and more at the top of site-packages, and ``pip uninstall``
+    says it finds no files to remove; the files its RECORD lists are deleted here. The driver
+    serves the package's own ``code/``, first on sys.path, as before.
+    """
+    for record in folder.glob(f"lib/python*/site-packages/{MODULE}-*.dist-info/RECORD"):
+        site = record.parents[1]
+        for line in record.read_text(encoding="utf-8").splitlines():
+            (site / line.split(",")[0]).unlink(missing_ok=True)
+        for leftover in (record.parent, site / f"{MODULE}.egg-info", site / "build" / "lib" / "__pycache__",
+                         site / "build" / "lib", site / "build"):
+            if leftover.is_dir() and not any(p.is_file() for p in leftover.rglob("*")):
+                shutil.rmtree(leftover)
 
 
 def prune(cache: Path, keep: int) -> None:
