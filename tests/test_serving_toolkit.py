@@ -345,6 +345,8 @@ def _kinds(venv, tmp_path_factory):
         yield {kind: (served[kind], chains[kind]) for kind in KINDS}
     finally:
         for chain in chains.values():
+            chain.process.stdin.close()  # all end together; close() then waits for each
+        for chain in chains.values():
             chain.close()
 
 
