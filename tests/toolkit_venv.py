@@ -177,7 +177,7 @@ def _remove_installed_module(folder: Path) -> None:
 
 
 def prune(cache: Path, keep: int) -> None:
-    """Remove all but the ``keep`` most recently used venvs (each is ~500 MB), skipping any another build holds."""
+    """Remove all but the ``keep`` most recently used venvs (each is ~600 MB), skipping any another build holds."""
     built = sorted(cache.glob("*/built.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for marker in built[keep:]:
         with open(cache / f"{marker.parent.name}.lock", "w", encoding="utf-8") as handle:
