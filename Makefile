@@ -57,7 +57,7 @@ lint: $(STAMP) ## pylint over src/, tests/, benchmarks/ and .github/scripts/
 	$(PY) -m pylint src/mlops tests benchmarks .github/scripts actions
 
 test: $(STAMP) ## run every test: units, stages end to end, workflows under act, AWS on moto
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 validate: $(STAMP) ## check data.source (or DATA=) against the data contract (schema.yaml)
 	$(MLOPS) validate

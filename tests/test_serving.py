@@ -183,8 +183,8 @@ def test_regression_models_answer_numbers_without_classes(tmp_path, monkeypatch)
 def test_inside_the_container_the_status_travels_in_its_response_type(packaged, monkeypatch):
     """With SAGEMAKER_PROGRAM set, output_fn answers with the container's Response carrying 400 or 200.
 
-    The container's ``sagemaker_containers`` is not installable here, so a module with the same
-    ``worker.Response(response=, status=, mimetype=)`` signature stands in for it.
+    A module with the same ``worker.Response(response=, status=, mimetype=)`` signature stands in for
+    ``sagemaker_containers`` here; tests/test_serving_toolkit.py runs the real one on Python 3.12.
     """
     import types  # pylint: disable=import-outside-toplevel  # same
 
@@ -200,6 +200,7 @@ def test_inside_the_container_the_status_travels_in_its_response_type(packaged, 
                          ("sagemaker_containers.beta.framework", types.SimpleNamespace(worker=worker))):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    monkeypatch.delenv("SAGEMAKER_MULTI_MODEL", raising=False)
     inference, served = packaged["inference"], packaged["served"]
     request = inference.input_fn(json.dumps(packaged["rows"][:2]), "application/json")
     good = inference.output_fn(inference.predict_fn(request, served), "application/json")
@@ -207,6 +208,43 @@ def test_inside_the_container_the_status_travels_in_its_response_type(packaged, 
     assert (good.status, good.mimetype) == (200, "application/json")
     assert len(json.loads(good.response)["predictions"]) == 2
     assert bad.status == 400 and "not valid JSON" in json.loads(bad.response)["error"]
+
+
+def test_under_the_multi_model_server_errors_are_raised_though_sagemaker_containers_imports(packaged, monkeypatch):
+    """With SAGEMAKER_MULTI_MODEL set, a 400 is sagemaker_inference's error and a 200 a tuple, whatever else imports.
+
+    The 1.9-0 image installs both toolkits, so choosing by import sent a Flask Response to the
+    multi-model server (found by tests/test_serving_toolkit.py); stand-ins for both are installed here.
+    """
+    import sys  # pylint: disable=import-outside-toplevel  # only this test and the one above fake modules
+    import types  # pylint: disable=import-outside-toplevel  # same
+
+    class ToolkitError(Exception):
+        """Records what sagemaker_inference's BaseInferenceToolkitError would be given."""
+
+        def __init__(self, status_code, message, phrase):
+            super().__init__(status_code, message, phrase)
+            self.status_code, self.message = status_code, message
+
+    def refuse(**_):
+        raise AssertionError("sagemaker_containers' Response was used under the multi-model server")
+
+    for name, module in (("sagemaker_containers", types.ModuleType("sagemaker_containers")),
+                         ("sagemaker_containers.beta", types.ModuleType("sagemaker_containers.beta")),
+                         ("sagemaker_containers.beta.framework",
+                          types.SimpleNamespace(worker=types.SimpleNamespace(Response=refuse))),
+                         ("sagemaker_inference", types.SimpleNamespace(
+                             errors=types.SimpleNamespace(BaseInferenceToolkitError=ToolkitError)))):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    monkeypatch.setenv("SAGEMAKER_MULTI_MODEL", "true")
+    inference, served = packaged["inference"], packaged["served"]
+    good = inference.output_fn(inference.predict_fn(inference.input_fn(json.dumps(packaged["rows"][:2]),
+                                                                       "application/json"), served), "*/*")
+    assert isinstance(good, tuple) and good[1] == "application/json" and len(json.loads(good[0])["predictions"]) == 2
+    with pytest.raises(ToolkitError) as error:
+        inference.output_fn(inference.predict_fn(inference.input_fn("{oops", "application/json"), served), "*/*")
+    assert error.value.status_code == 400 and "not valid JSON" in json.loads(error.value.message)["error"]
 
 
 # ---------------------------------------------------------------- malformed requests: 4xx, never 5xx

@@ -352,19 +352,22 @@ def predict_fn(input_data, model: Served):
 def _container_response(body: str, status: int):
     """The answer in the form the running server expects, carrying the HTTP status.
 
-    Outside SageMaker (``make serve``, tests): a :class:`Reply`. In AWS's scikit-learn container
-    (gunicorn + sagemaker_containers): its Flask ``Response`` with the status. In the multi-model
-    server variant (sagemaker_inference): errors are raised as its toolkit error, which it answers
-    with that status. Otherwise ``(body, content type)``, which every toolkit accepts.
+    Outside SageMaker (``make serve``, tests): a :class:`Reply`. In AWS's scikit-learn image,
+    ``SAGEMAKER_MULTI_MODEL`` says which server runs, as it does for the image's entry point: the
+    image installs both toolkits, so an import that succeeds does not. Single model (gunicorn +
+    sagemaker_containers): its Flask ``Response`` with the status. Multi-model server
+    (sagemaker_inference), or no sagemaker_containers: errors are raised as its toolkit error,
+    which it answers with that status. Otherwise ``(body, content type)``, which every toolkit accepts.
     """
     if not os.environ.get("SAGEMAKER_PROGRAM"):
         return Reply(status, body)
-    try:
-        from sagemaker_containers.beta.framework import worker  # pylint: disable=import-outside-toplevel,import-error
-    except ImportError:
-        worker = None
-    if worker is not None:
-        return worker.Response(response=body, status=status, mimetype=JSON)
+    if not os.environ.get("SAGEMAKER_MULTI_MODEL"):
+        try:
+            from sagemaker_containers.beta.framework import worker  # pylint: disable=import-outside-toplevel,import-error
+        except ImportError:
+            worker = None
+        if worker is not None:
+            return worker.Response(response=body, status=status, mimetype=JSON)
     if status != 200:
         try:
             from sagemaker_inference import errors  # pylint: disable=import-outside-toplevel,import-error
