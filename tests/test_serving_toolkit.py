@@ -96,12 +96,23 @@ def _short_tag(loader, tag: str, node):
 _CfnLoader.add_multi_constructor("!", _short_tag)
 
 
-def container_environment(base: Path, version: str, digest: str) -> dict:
+def _value(value, refs: dict, conditions: dict):
+    """A template value with Ref and If resolved; None for AWS::NoValue."""
+    if isinstance(value, dict) and "Ref" in value:
+        return None if value["Ref"] == "AWS::NoValue" else refs[value["Ref"]]
+    if isinstance(value, dict) and ("If" in value or "Fn::If" in value):
+        name, when_true, when_false = value.get("If") or value["Fn::If"]
+        return _value(when_true if conditions[name] else when_false, refs, conditions)
+    return str(value)
+
+
+def container_environment(base: Path, version: str, digest: str, vendored: bool = False) -> dict:
     """The serving container's variables: infra/serving.yml's Model Environment and the image's, /opt/ml at ``base``."""
     template = yaml.load((ROOT / "infra" / "serving.yml").read_text(encoding="utf-8"), Loader=_CfnLoader)
     refs = {"AWS::Region": REGION, "ModelVersion": version, "PackageDigest": digest}
     declared = template["Resources"]["Model"]["Properties"]["PrimaryContainer"]["Environment"]
-    values = {name: refs[value["Ref"]] if isinstance(value, dict) else str(value) for name, value in declared.items()}
+    resolved = {name: _value(value, refs, {"IsVendored": vendored}) for name, value in declared.items()}
+    values = {name: value for name, value in resolved.items() if value is not None}
     values = {**IMAGE_ENV, **values}
     values = {name: value.replace("/opt/ml", str(base)) for name, value in values.items()}
     return {**values, "SAGEMAKER_BASE_DIR": str(base)}  # the one addition: where /opt/ml is here
