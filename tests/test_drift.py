@@ -207,3 +207,40 @@ def test_html_report_is_evidentlys(project):
     assert "Dataset Drift" in html and "Wasserstein distance (normed)" in html and "annual_income" in html
     record = json.loads((project.root / "reports/drift.json").read_text())
     assert record["html_report"] == "drift.html" and record["html_error"] is None
+
+
+BUNDLED = {"wine": ("load_wine", "multiclass"), "diabetes": ("load_diabetes", "regression"),
+           "breast_cancer": ("load_breast_cancer", "binary")}
+
+
+def _bundled_frame(name: str) -> pd.DataFrame:
+    """A scikit-learn bundled dataset with its target and a derived categorical column (a binned feature)."""
+    from sklearn import datasets  # pylint: disable=import-outside-toplevel  # only these tests need the datasets
+
+    loader, task = BUNDLED[name]
+    frame = getattr(datasets, loader)(as_frame=True).frame
+    first = frame.columns[0]
+    frame["band"] = pd.qcut(frame[first], 4, labels=["low", "mid", "high", "top"]).astype(str)
+    if task == "multiclass":
+        frame["target"] = "class_" + frame["target"].astype(str)
+    return frame
+
+
+@pytest.mark.xfail(reason="a distance at a fixed 0.1 is sampling noise at 44-142 rows: most columns drift",
+                   strict=True)
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_dataset_split_at_random_has_no_dataset_drift(project, name):
+    """A scikit-learn dataset split at random into reference and a 25% batch is not dataset drift."""
+    frame = _bundled_frame(name)
+    order = np.random.default_rng(0).permutation(len(frame))
+    cut = len(frame) - len(frame) // 4
+    project.write_config({"project": f"bundled-{name.replace('_', '-')}", "task": BUNDLED[name][1],
+                          "data": {"source": "data/train.csv", "target": "target"},
+                          "split": {"method": "random", "test_size": 0.25, "seed": 7}})
+    project.write_data(frame.iloc[order[:cut]])
+    project.write_contract()
+    _write_current(project, frame.iloc[order[cut:]])
+    code, out, _ = project.run("drift", "--no-html")
+    record = json.loads((project.root / "reports/drift.json").read_text())
+    assert not record["dataset_drift"]["drifted"], out
+    assert code == 0, out
