@@ -90,3 +90,20 @@ def test_non_mapping_is_refused(tmp_path):
     """A YAML list instead of a mapping is a clear error."""
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         load_config(_write(tmp_path, "- a\n- b\n"))
+
+
+def test_drift_small_sample_settings_are_validated(tmp_path):
+    """drift.small_sample_rows, p_value and correction reject bad values, naming the key and the value."""
+    import yaml  # pylint: disable=import-outside-toplevel  # local to this test
+
+    data = copy.deepcopy(BASE_CONFIG)
+    data["drift"] = {"small_sample_rows": -1, "p_value": 0.7, "correction": "bonferroni"}
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, yaml.safe_dump(data)))
+    message = str(info.value)
+    assert "'drift.small_sample_rows'" in message and "-1" in message
+    assert "'drift.p_value'" in message and "0.7" in message
+    assert "'drift.correction'" in message and "'benjamini-hochberg' or 'none'" in message
+    data["drift"] = {"small_sample_rows": 0, "p_value": 0.01, "correction": "none"}
+    drift = load_config(_write(tmp_path, yaml.safe_dump(data))).drift
+    assert (drift.small_sample_rows, drift.p_value, drift.correction) == (0, 0.01, "none")

@@ -129,13 +129,21 @@ class CompareConfig(_Section):
 
 
 class DriftConfig(_Section):
-    """Production-data drift checks (``make drift``); defaults are evidently's above 1,000 rows."""
+    """Production-data drift checks (``make drift``); defaults are evidently's at every size.
+
+    A column with more than ``small_sample_rows`` non-null reference values is decided by its
+    distance (``threshold``); one with fewer by a two-sample test at ``p_value``, corrected
+    across the feature columns (``correction``). 0 keeps distances at every size.
+    """
 
     current: str = Field("data/production/*.csv", description="Production batch(es): path, glob or s3:// prefix.")
     numeric_method: Literal["wasserstein", "jensenshannon", "psi"] = "wasserstein"
     categorical_method: Literal["jensenshannon", "psi"] = "jensenshannon"
     threshold: float = Field(0.1, gt=0.0)
     column_thresholds: dict[str, float] = {}
+    small_sample_rows: int = Field(1000, ge=0)
+    p_value: float = Field(0.05, gt=0.0, lt=0.5)
+    correction: Literal["benjamini-hochberg", "none"] = "benjamini-hochberg"
     drift_share: float = Field(0.1, gt=0.0, le=1.0)
     max_metric_drop: float = Field(0.05, ge=0.0)
     model_sample_rows: int = Field(100_000, ge=1000)

@@ -6,16 +6,46 @@ ones :mod:`mlops.drift_stats` used on the full data) and the output path. It wri
 ``DataDriftPreset`` report there atomically. An empty line means "no report": exit quietly.
 :class:`HtmlReport` is the drift stage's side of it: started before the data is read, so the
 import overlaps the real work.
+
+Small samples are decided by tests whose p-values are corrected across the columns
+(:mod:`mlops.drift_tests`); evidently compares each raw p-value with its column's threshold, so
+:func:`evidently_thresholds` gives it the raw cutoff that makes the same decisions, and the
+worker registers our two-sample chi-square test (``chi2_homogeneity``) with evidently.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+
+# evidently's tests that flag p <= threshold; the others (z) flag p < threshold.
+_INCLUSIVE = {"ks", "chi2_homogeneity"}
+
+
+def evidently_thresholds(family: list) -> dict[str, float]:
+    """Per column of one check (:class:`~mlops.drift_stats.ColumnDrift`), the threshold evidently needs.
+
+    A distance keeps its threshold. The tested columns of a family share a raw p-value cutoff:
+    the level when no correction changed a p-value, else the largest p-value that drifted (or
+    just below the smallest one when none did).
+    """
+    out = {c.column: c.threshold for c in family}
+    tested = [c for c in family if c.tested and c.value is not None]
+    if not tested:
+        return out
+    if all(c.adjusted == c.value for c in tested):
+        cutoff = math.nextafter(tested[0].threshold, 0.0)  # ours is p < level; evidently's ks is p <= cutoff
+    else:
+        drifted = [c.value for c in tested if c.drifted]
+        cutoff = max(drifted) if drifted else math.nextafter(min(c.value for c in tested), -math.inf)
+    for c in tested:
+        out[c.column] = cutoff if c.method in _INCLUSIVE else math.nextafter(cutoff, math.inf)
+    return out
 
 
 class HtmlReport:
@@ -48,6 +78,27 @@ class HtmlReport:
         return None
 
 
+def register_chi2_homogeneity() -> None:
+    """Make our two-sample chi-square test (``chi2_homogeneity``) a method evidently knows by name."""
+    # pylint: disable=import-outside-toplevel  # evidently, numpy and scipy load in the worker only
+    import numpy as np
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    from mlops.drift_tests import chi2_homogeneity
+
+    def test(reference, current, _feature_type, threshold):
+        keys = sorted(set(reference.dropna().unique()) | set(current.dropna().unique()), key=str)
+        ref, cur = (np.array([side.get(key, 0) for key in keys], dtype=float)
+                    for side in (reference.value_counts(), current.value_counts()))
+        p_value = chi2_homogeneity(ref, cur).p_value
+        return p_value, p_value <= threshold
+
+    register_stattest(StatTest(name="chi2_homogeneity", display_name="chi-square homogeneity p_value",
+                               allowed_feature_types=[ColumnType.Categorical, ColumnType.Numerical],
+                               default_threshold=0.05), test)
+
+
 def build_report(job: dict) -> None:
     """Run evidently's DataDriftPreset on the samples and save its HTML report."""
     import pandas as pd  # pylint: disable=import-outside-toplevel  # imported with evidently, in the worker only
@@ -56,6 +107,8 @@ def build_report(job: dict) -> None:
 
     from mlops.io import atomic_path  # pylint: disable=import-outside-toplevel  # same
 
+    if "chi2_homogeneity" in job["methods"].values():
+        register_chi2_homogeneity()
     definition = DataDefinition(numerical_columns=job["numeric"], categorical_columns=job["categorical"])
     reference = pd.read_parquet(job["reference"])
     current = pd.read_parquet(job["current"])

@@ -2,9 +2,10 @@
 
 Input: the champion (:class:`~mlops.champion.Champion`), reference and current rows (polars),
 the model's features, and the drift settings. Output: the prediction-drift decision (the
-champion's outputs on both sides, compared like a column) and, when the current rows carry
-labels, the performance record: the champion's primary metric on them against its held-out
-metric and ``drift.max_metric_drop``.
+champion's outputs on both sides, compared like a column with the same size-aware rule: a
+distance above ``drift.small_sample_rows`` scored reference rows, a test at or below) and, when
+the current rows carry labels, the performance record: the champion's primary metric on them
+against its held-out metric and ``drift.max_metric_drop``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import polars as pl
 from mlops.champion import Champion
 from mlops.config import Config
 from mlops.data import Features, to_pandas
-from mlops.drift_stats import ColumnDrift, column_drift
+from mlops.drift_stats import ColumnDrift, column_drift, drift_options
 from mlops.lineage import MODEL_FILE
 from mlops.tasks import higher_is_better
 
@@ -57,8 +58,7 @@ def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, cu
     prediction = column_drift(
         _prediction_frame(ref_pred, config.task), _prediction_frame(cur_pred, config.task),
         {"prediction": "categorical" if config.task == "multiclass" else "numeric"},
-        threshold=threshold, numeric_method=settings.numeric_method,
-        categorical_method=settings.categorical_method,
+        **{**drift_options(settings, threshold), "thresholds": {}},
     )[0]
     if not labelled.any():
         return prediction, None

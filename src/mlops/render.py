@@ -24,6 +24,13 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+def pvalue(value) -> str:
+    """A p-value for a table: 4 decimals, scientific below 0.0001 (so 1e-30 is not shown as 0), 'n/a' if missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.1e}" if 0 < value < 1e-4 else f"{value:.4f}"
+
+
 def signed(value, digits: int = 4) -> str:
     """A change with its sign (+0.0123), 'n/a' for missing or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -43,6 +50,7 @@ def environment() -> Environment:
     )
     env.filters["fmt"] = fmt
     env.filters["signed"] = signed
+    env.filters["pvalue"] = pvalue
     return env
 
 

@@ -104,7 +104,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     ), action="compare", owns=("{out}/compare.json", "{out}/compare.md", "{out}/compare.html")),
     Stage("drift", "compare production data with the champion's training data (exit 3: drift found)", (
         CURRENT,
-        Option("--threshold", "per-column drift threshold instead of drift.threshold", type=float, make="THRESHOLD"),
+        Option("--threshold", "distance threshold instead of drift.threshold (small samples: drift.p_value)",
+               type=float, make="THRESHOLD"),
         Option("--no-html", "skip the evidently HTML report", switch=True),
         Option("--exit-zero", "exit 0 when drift is found (read `drifted` from reports/drift.json or $GITHUB_OUTPUT)",
                switch=True, make="EXIT_ZERO"),

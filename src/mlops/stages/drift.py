@@ -8,10 +8,11 @@ or ``s3://`` prefix of CSV or Parquet files), or ``--current``; ``--threshold`` 
 
 Outputs, in ``reports/``:
 
-- ``drift.json``: per column the method, value, threshold and decision; dataset drift (share of
-  drifted feature columns against ``drift.drift_share``); target and prediction drift when
-  present; performance drift when the current data carries labels (the champion's primary metric
-  on current rows against its held-out metric);
+- ``drift.json``: per column the method, value, threshold, the rule that decided (a distance
+  above ``drift.small_sample_rows`` reference values, a corrected p-value at or below) and the
+  decision; dataset drift (share of drifted feature columns against ``drift.drift_share``);
+  target and prediction drift when present; performance drift when the current data carries
+  labels (the champion's primary metric on current rows against its held-out metric);
 - ``drift.md``: a Markdown summary (Jinja2) for PR bodies and job summaries;
 - ``drift.html``: evidently's ``DataDriftPreset`` report on a sample of each side.
 
@@ -38,8 +39,8 @@ from mlops.champion import Champion, for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
 from mlops.data import Dataset, Features, infer_features, load, load_many
-from mlops.drift_html import HtmlReport
-from mlops.drift_stats import ColumnDrift, column_drift
+from mlops.drift_html import HtmlReport, evidently_thresholds
+from mlops.drift_stats import ColumnDrift, column_drift, dataset_drift, drift_options
 from mlops.monitoring import model_checks, sample
 from mlops.errors import DataError, MlopsError
 from mlops.io import atomic_write_json, atomic_write_text
@@ -103,9 +104,10 @@ def _column_kinds(features: Features) -> dict[str, str]:
     return kinds
 
 
-def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, columns: list[ColumnDrift],
+def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, families: list[list[ColumnDrift]],
               workdir: Path, out: Path) -> dict:
     rows, seed = config.drift.report_sample_rows, config.split.seed
+    columns = [c for family in families for c in family]
     names = [c.column for c in columns]
     paths = {}
     for side, frame in (("reference", reference), ("current", current)):
@@ -117,7 +119,7 @@ def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, co
         "numeric": [c.column for c in columns if c.kind == "numeric"],
         "categorical": [c.column for c in columns if c.kind == "categorical"],
         "methods": {c.column: c.method for c in columns},
-        "thresholds": {c.column: c.threshold for c in columns},
+        "thresholds": {name: value for family in families for name, value in evidently_thresholds(family).items()},
         "drift_share": config.drift.drift_share,
         "out": str(out),
     }
@@ -154,15 +156,13 @@ def _load_inputs(config: Config, current_source: str | None) -> _Inputs:
 
 
 def _target_drift(config: Config, inputs: _Inputs, threshold: float) -> ColumnDrift | None:
-    target, settings = config.data.target, config.drift
+    target = config.data.target
     reference, current = inputs.reference.frame, inputs.current.frame
     if target not in reference.columns or target not in current.columns \
             or current.get_column(target).null_count() == current.height:
         return None
     kind = "numeric" if config.task == "regression" else "categorical"
-    return column_drift(reference, current, {target: kind}, threshold=threshold,
-                        numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
-                        thresholds=settings.column_thresholds)[0]
+    return column_drift(reference, current, {target: kind}, **drift_options(config.drift, threshold))[0]
 
 
 def check_drift(config: Config, *, current_source: str | None = None, threshold: float | None = None,
@@ -178,16 +178,13 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
         with tempfile.TemporaryDirectory(prefix="mlops-drift-") as workdir:
             inputs = _load_inputs(config, current_source)
             loaded = time.perf_counter()
-            columns = column_drift(
-                inputs.reference.frame, inputs.current.frame, _column_kinds(inputs.features), threshold=threshold,
-                numeric_method=settings.numeric_method, categorical_method=settings.categorical_method,
-                thresholds=settings.column_thresholds,
-            )
+            columns = column_drift(inputs.reference.frame, inputs.current.frame, _column_kinds(inputs.features),
+                                   **drift_options(settings, threshold))
             target_drift = _target_drift(config, inputs, threshold)
             computed = time.perf_counter()
             if worker.process is not None:
                 job = _html_job(config, inputs.reference.frame, inputs.current.frame,
-                                columns + ([target_drift] if target_drift else []), Path(workdir),
+                                [columns] + ([[target_drift]] if target_drift else []), Path(workdir),
                                 config.reports_dir / "drift.html")
             sampled = time.perf_counter()
             prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
@@ -200,13 +197,11 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
             worker.finish(None, timeout=30)
     if html_error:
         log.warning("the evidently HTML report failed: %s", html_error)
-    drifted_count = sum(c.drifted for c in columns)
-    share = drifted_count / len(columns)
-    dataset_drift = share >= settings.drift_share
+    dataset = dataset_drift(columns, settings.drift_share, settings.correction)
     relative = [os.path.relpath(s, config.root) if "://" not in s else s for s in inputs.sources]
     record = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "drifted": bool(dataset_drift or (performance or {}).get("drifted", False)),
+        "drifted": bool(dataset["drifted"] or (performance or {}).get("drifted", False)),
         "reference": {
             "origin": ORIGINS[inputs.champion.source], "model_version": inputs.champion.version, "sources": relative,
             "rows": inputs.reference.rows, "fingerprint": inputs.reference.fingerprint,
@@ -218,10 +213,11 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
         },
         "settings": {
             "numeric_method": settings.numeric_method, "categorical_method": settings.categorical_method,
-            "threshold": threshold, "drift_share": settings.drift_share, "max_metric_drop": settings.max_metric_drop,
+            "threshold": threshold, "small_sample_rows": settings.small_sample_rows, "p_value": settings.p_value,
+            "correction": settings.correction, "drift_share": settings.drift_share,
+            "max_metric_drop": settings.max_metric_drop,
         },
-        "dataset_drift": {"drifted": bool(dataset_drift), "drifted_columns": drifted_count,
-                          "columns": len(columns), "share": share, "drift_share": settings.drift_share},
+        "dataset_drift": dataset,
         "columns": [c.to_dict() for c in columns],
         "target_drift": target_drift.to_dict() if target_drift else None,
         "prediction_drift": prediction.to_dict() if prediction else None,
@@ -238,9 +234,18 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
     return result
 
 
+def _strength(column: dict) -> float:
+    """How far a column is into drift: distance over threshold, or level over (adjusted) p-value."""
+    if column["value"] is None:
+        return 0.0
+    if column.get("adjusted") is None:
+        return column["value"] / column["threshold"]
+    return column["threshold"] / max(column["adjusted"], 1e-300)
+
+
 def render_markdown(record: dict) -> str:
     """The Markdown summary (fits a GitHub comment)."""
-    columns = sorted(record["columns"], key=lambda c: (not c["drifted"], -(c["value"] or 0)))
+    columns = sorted(record["columns"], key=lambda c: (not c["drifted"], -_strength(c)))
     return fit_comment(render("drift.md.j2", r=record, columns=columns))
 
 
