@@ -216,7 +216,6 @@ def test_under_the_multi_model_server_errors_are_raised_though_sagemaker_contain
     The 1.9-0 image installs both toolkits, so choosing by import sent a Flask Response to the
     multi-model server (found by tests/test_serving_toolkit.py); stand-ins for both are installed here.
     """
-    import sys  # pylint: disable=import-outside-toplevel  # only this test and the one above fake modules
     import types  # pylint: disable=import-outside-toplevel  # same
 
     class ToolkitError(Exception):
