@@ -186,7 +186,7 @@ def test_inside_the_container_the_status_travels_in_its_response_type(packaged, 
     A module with the same ``worker.Response(response=, status=, mimetype=)`` signature stands in for
     ``sagemaker_containers`` here; tests/test_serving_toolkit.py runs the real one on Python 3.12.
     """
-    import types  # pylint: disable=import-outside-toplevel  # same
+    import types  # pylint: disable=import-outside-toplevel  # only this test and the one above fake modules
 
     class Response:  # pylint: disable=too-few-public-methods  # the three fields the container's Flask Response gets
         """Records what the container's Response would be given."""
@@ -216,7 +216,7 @@ def test_under_the_multi_model_server_errors_are_raised_though_sagemaker_contain
     The 1.9-0 image installs both toolkits, so choosing by import sent a Flask Response to the
     multi-model server (found by tests/test_serving_toolkit.py); stand-ins for both are installed here.
     """
-    import types  # pylint: disable=import-outside-toplevel  # same
+    import types  # pylint: disable=import-outside-toplevel  # only this test and the one above fake modules
 
     class ToolkitError(Exception):
         """Records what sagemaker_inference's BaseInferenceToolkitError would be given."""
