@@ -145,10 +145,15 @@ class DriftConfig(_Section):
     p_value: float = Field(0.05, gt=0.0, lt=0.5)
     correction: Literal["benjamini-hochberg", "none"] = "benjamini-hochberg"
     drift_share: float = Field(0.1, gt=0.0, le=1.0)
-    max_metric_drop: float = Field(0.05, ge=0.0)
+    max_metric_drop: Tolerance = 0.05  # performance drift: a drop beyond this (units, or "N%" of held out)
     model_sample_rows: int = Field(100_000, ge=1000)
     report_sample_rows: int = Field(5_000, ge=1000)
     report_html: bool = True
+
+    @field_validator("max_metric_drop")
+    @classmethod
+    def _max_metric_drop(cls, value):
+        return _check_tolerance(value, "drift.max_metric_drop")
 
 
 class RetrainConfig(_Section):

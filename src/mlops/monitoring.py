@@ -20,7 +20,7 @@ from mlops.config import Config
 from mlops.data import Features, to_pandas
 from mlops.drift_stats import ColumnDrift, column_drift, drift_options
 from mlops.lineage import MODEL_FILE
-from mlops.tasks import higher_is_better
+from mlops.tasks import higher_is_better, tolerance
 
 
 def sample(frame: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
@@ -70,8 +70,9 @@ def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, cu
 
 def _performance(config: Config, champion: Champion, scores: dict, rows: int) -> dict:
     """The champion's primary metric on labelled current rows against its held-out metric."""
-    metric, max_drop = config.primary_metric, config.drift.max_metric_drop
+    metric = config.primary_metric
     holdout = (champion.metrics or {}).get("metrics", {}).get(metric)
+    max_drop = tolerance(config.drift.max_metric_drop, holdout)  # units, or "N%" of the held-out value
     performance = {"metric": metric, "current": scores[metric], "holdout": holdout, "rows": rows,
                    "max_drop": max_drop, "drop": None, "drifted": False}
     if holdout is not None and np.isfinite(scores[metric]):
