@@ -94,8 +94,13 @@ def run_workflow(  # pylint: disable=too-many-arguments,too-many-locals  # mirro
     inputs: dict[str, str] | None = None,
     job: str | None = None,
     timeout: int = 600,
+    repositories: dict[str, Path] | None = None,
 ) -> ActResult:
-    """Run ``workflow`` of ``repo`` for ``event`` with act; never raises on workflow failure."""
+    """Run ``workflow`` of ``repo`` for ``event`` with act; never raises on workflow failure.
+
+    ``repositories`` maps more ``owner/repo@ref`` to local folders, e.g. the suite for a consumer
+    repository that uses ``acme/mlops/actions/<name>@v1``.
+    """
     import time  # pylint: disable=import-outside-toplevel  # only timing here
 
     world = world or ActWorld(Path(tempfile.mkdtemp(prefix="act-world-")))
@@ -113,8 +118,8 @@ def run_workflow(  # pylint: disable=too-many-arguments,too-many-locals  # mirro
         "--artifact-server-addr", "127.0.0.1",
         "--action-cache-path", str(world.root / "act-cache"),
     ]
-    for pin, folder in PINS.items():
-        cmd += ["--local-repository", f"{pin}={STANDINS / folder}"]
+    for pin, folder in [*((p, STANDINS / f) for p, f in PINS.items()), *(repositories or {}).items()]:
+        cmd += ["--local-repository", f"{pin}={folder}"]
     for flag, values in (("--env", env), ("--secret", secrets), ("--var", variables), ("--input", inputs)):
         for key, value in (values or {}).items():
             cmd += [flag, f"{key}={value}"]

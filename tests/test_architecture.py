@@ -93,6 +93,11 @@ def test_the_serving_code_is_self_contained():
     assert not GRAPH["mlops.serving.inference"]
 
 
+# How an action runs a stage: the Makefile of the action's own repository (at the ref the caller used),
+# in the caller's working directory.
+SUITE_MAKE = 'make -f "$GITHUB_ACTION_PATH/../../Makefile"'
+
+
 def _make_targets() -> dict[str, str]:
     targets, current = {}, None
     for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
@@ -125,8 +130,8 @@ def test_each_stage_has_one_name_from_make_target_to_module(name):
         assert action.is_file(), f"{name} runs in CI through actions/{stage.action}, which does not exist"
         text = action.read_text(encoding="utf-8")
         in_composition = any(step == name for step, _ in STAGES.get(stage.action, stage).steps)
-        assert f"make {name}" in text or in_composition, f"actions/{stage.action} neither runs make {name} nor a " \
-                                                          "composition that has it as a step"
+        assert f"{SUITE_MAKE} {name}" in text or in_composition, \
+            f"actions/{stage.action} neither runs {SUITE_MAKE} {name} nor a composition that has it as a step"
 
 
 def test_every_action_runs_a_stage_of_its_name_or_is_plumbing():
@@ -138,13 +143,17 @@ def test_every_action_runs_a_stage_of_its_name_or_is_plumbing():
         assert folder.name in STAGES and STAGES[folder.name].action == folder.name, \
             f"actions/{folder.name} does not belong to a stage of the same name (src/mlops/runner.py)"
         runs = yaml.safe_load((folder / "action.yml").read_text(encoding="utf-8"))["runs"]["steps"]
-        assert any(f"make {folder.name}" in step.get("run", "") for step in runs)
+        assert any(f"{SUITE_MAKE} {folder.name}" in step.get("run", "") for step in runs)
+        # Every make call is the suite's own Makefile, so the action works from any repository by tag.
+        for step in runs:
+            for call in re.findall(r"(?m)(?:^\s*|[;&|]\s*|\"\s+)(make\b[^\n]*)", step.get("run", "")):
+                assert call.startswith(SUITE_MAKE), f"actions/{folder.name} runs `{call}`, not {SUITE_MAKE}"
 
 
 def test_every_make_target_that_runs_the_cli_names_a_stage():
     """No Makefile target runs a CLI sub-command of another name."""
     for target, recipe in _make_targets().items():
-        for called in re.findall(r"\$\(MLOPS\) ([a-z-]+)", recipe):
+        for called in re.findall(r"\$\(MLOPS\) ([a-z][a-z-]*)", recipe):
             assert called == target and called in STAGES, f"make {target} runs mlops {called}"
 
 

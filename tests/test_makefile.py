@@ -73,7 +73,29 @@ def test_workflows_and_actions_pass_values_through_the_environment():
         text = path.read_text(encoding="utf-8")
         for script in re.findall(r"run: \|?\n?((?:.*\n?)*?)(?=\n\s*-|\Z)", text) or [text]:
             offending += [f"{path.name}: {line.strip()}" for line in script.splitlines()
-                          if re.search(r"\bmake [a-z-]+ .*[A-Z_]+=", line)]
+                          if re.search(r"\bmake\b.*\s[A-Z_]+=", line)]
     assert not offending, offending
     deploy = yaml.safe_load((ROOT / "actions" / "deploy" / "action.yml").read_text())["runs"]["steps"][0]
-    assert deploy["env"]["VERSION"] and deploy["run"] == "make deploy"
+    assert deploy["env"]["VERSION"] and deploy["run"] == 'make -f "$GITHUB_ACTION_PATH/../../Makefile" deploy'
+
+
+def _make_from(folder: Path, target: str, **env: str) -> subprocess.CompletedProcess:
+    """``make -f <suite>/Makefile <target>`` from another folder, as the actions run it by tag."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "GITHUB_"))}
+    environ.update(VENV=str(Path(sys.executable).parent.parent), **env)
+    return subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), target], cwd=folder,
+                          env=environ, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_makefile_runs_the_suite_from_any_folder(tmp_path):
+    """From a folder that is not the suite, `make -f` finds the suite's code and names it and its ref."""
+    result = _make_from(tmp_path, "version", MLOPS_SUITE_REF="acme/mlops@v1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("mlops 0.1.0 (") and f"acme/mlops@v1) from {ROOT}" in result.stdout
+
+
+def test_a_folder_without_mlops_yaml_is_named_in_the_error(tmp_path):
+    """No mlops.yaml where the stage runs: Error: names the file and the working directory, exit non-zero."""
+    result = _make_from(tmp_path, "validate")
+    assert result.returncode != 0
+    assert f"Error: config file mlops.yaml not found (working directory: {tmp_path})" in result.stderr

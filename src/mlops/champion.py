@@ -11,7 +11,8 @@ a. ``registry``: the version the model registry's ``prod`` pointer names
    (``Registry.from_config(config).pointer("prod")``), when the registry is reachable: a local
    folder that exists, or an ``s3://`` URI with AWS credentials in the job.
 b. ``base``: the base branch's model, trained from the base commit in a ``git worktree`` with the
-   base commit's own code (``PYTHONPATH=<worktree>/src``), config and data. Cached in
+   base commit's own code (``PYTHONPATH=<worktree>/src``; a repository that uses the actions by tag
+   and has no src/ of its own: the running suite's code), config and data. Cached in
    ``.cache/champion/<base sha>/`` (or ``$MLOPS_CHAMPION_CACHE``) so a workflow can save and
    restore it with actions/cache keyed on the base SHA. Fork PRs without secrets still get a real
    comparison this way. The model file is loaded later with the committed trusted-types list.
@@ -38,7 +39,7 @@ from mlops import git, s3
 from mlops.config import Config
 from mlops.errors import MlopsError, ModelError
 from mlops.io import atomic_dir, read_json
-from mlops.lineage import MODEL_FILE
+from mlops.lineage import MODEL_FILE, SUITE_HOME
 from mlops.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ def base_sha(config: Config, base_ref: str | None = None) -> str | None:
     return None
 
 
+def _suite_outside(top: Path) -> bool:
+    """True when the running suite is not this repository's own code (the actions used by tag)."""
+    return not SUITE_HOME.resolve().is_relative_to(top.resolve())
+
+
 def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
     """Train the base commit's model into ``dest``; return '' or why it could not be trained."""
     config_rel = Path(config.path).resolve().relative_to(top.resolve())
@@ -133,10 +139,14 @@ def _train_at(config: Config, top: Path, sha: str, dest: Path) -> str:
         try:
             if not (tree / config_rel).is_file():
                 return f"the base commit {sha[:12]} has no {config_rel}: no baseline yet"
-            if not (tree / "src" / "mlops").is_dir():
+            # A fork trains with the base commit's own code. A repository using the actions by tag has
+            # no src/: its base model is trained by the suite that runs now (the action's ref).
+            code = [str(tree / "src")] if (tree / "src" / "mlops").is_dir() else []
+            if not code and not _suite_outside(top):
                 return f"the base commit {sha[:12]} has no src/mlops package: no baseline yet"
             env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_CONFIG", "GITHUB_STEP_SUMMARY")}
-            env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), env.get("PYTHONPATH")])),
+            paths = [*code, str(SUITE_HOME / "src"), env.get("PYTHONPATH")]
+            env.update(PYTHONPATH=os.pathsep.join(filter(None, paths)),
                        MLOPS_MODELS_DIR=str(Path(temp) / "models"), MLOPS_REPORTS_DIR=str(Path(temp) / "reports"),
                        MLOPS_GIT_SHA=sha, GITHUB_ACTIONS="false")
             log.info("training the base commit %s's model in %s", sha[:12], tree)

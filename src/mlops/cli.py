@@ -24,11 +24,25 @@ from mlops.runner import CONTEXT_OPTIONS, STAGES, Option, run
 log = logging.getLogger("mlops")
 
 
+class _Version(argparse.Action):
+    """``--version``: the suite's version line, computed only when asked for (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mlops.lineage import suite_line  # pylint: disable=import-outside-toplevel  # only --version
+
+        print(suite_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every stage of the table."""
     parser = argparse.ArgumentParser(prog="python -m mlops", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="config file (default: $MLOPS_CONFIG or mlops.yaml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument("--version", action=_Version, help="print the suite's version, commit and folder")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
     for stage in STAGES.values():
         sub = subparsers.add_parser(stage.name, help=stage.help, description=stage.help)

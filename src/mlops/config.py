@@ -350,7 +350,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     path = Path(path or os.environ.get("MLOPS_CONFIG") or DEFAULT_PATH)
     if not path.is_file():
         raise ConfigError(
-            f"config file {path} not found; run from the repository root or set MLOPS_CONFIG"
+            f"config file {path} not found (working directory: {Path.cwd()}); run from the folder holding "
+            "mlops.yaml (an action's `working-directory` input), or set MLOPS_CONFIG to its path"
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

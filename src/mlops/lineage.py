@@ -7,11 +7,14 @@ library only, so light stages (report, registry) need not import scikit-learn.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import platform
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from mlops import __version__, git
 from mlops.config import Config
 from mlops.errors import ModelError
 from mlops.io import read_json
@@ -38,6 +41,39 @@ def library_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+# The suite's own folder (src/mlops/lineage.py -> the folder holding src/): a fork's checkout, or the
+# action's checkout when another repository uses the actions by tag.
+SUITE_HOME = Path(__file__).resolve().parents[2]
+
+
+def suite_info() -> dict:
+    """Which suite code runs: version, folder, commit (of a git checkout), the ref an action was used by, code digest.
+
+    ``ref`` comes from ``$MLOPS_SUITE_REF``, which the actions set to ``<owner>/<repo>@<ref>``; a
+    tarball the runner downloaded for ``uses: ...@v1`` has no .git, so the code digest (SHA-256 of
+    the package's files) is what identifies the code there.
+    """
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    commit = None
+    if (SUITE_HOME / ".git").exists() and git.toplevel(SUITE_HOME) == SUITE_HOME:
+        commit = git.run(SUITE_HOME, "rev-parse", "HEAD", check=False) or None
+    ref = os.environ.get("MLOPS_SUITE_REF", "").strip()
+    return {"version": __version__, "home": str(SUITE_HOME), "commit": commit,
+            "ref": ref if ref and not ref.startswith("@") and not ref.endswith("@") else None,
+            "code_sha256": digest.hexdigest()}
+
+
+def suite_line(info: dict | None = None) -> str:
+    """One line naming the suite: ``mlops 0.1.0 (commit abc123456789, acme/mlops@v1) from /path``."""
+    info = info or suite_info()
+    named = [f"commit {info['commit'][:12]}" if info.get("commit") else f"code {info['code_sha256'][:12]}"]
+    named += [info["ref"]] if info.get("ref") else []
+    return f"mlops {info['version']} ({', '.join(named)}) from {info['home']}"
 
 
 def resolve_model_dir(config: Config, model: str | None = None) -> Path:

@@ -24,7 +24,7 @@ from mlops.context import Context, Result
 from mlops.data import Dataset, Features, infer_features, split
 from mlops.errors import DataError, ModelError
 from mlops.io import atomic_dir, atomic_write_json, atomic_write_text
-from mlops.lineage import MODEL_FILE, library_versions, new_version
+from mlops.lineage import MODEL_FILE, library_versions, new_version, suite_info
 from mlops.metrics import positive_label
 from mlops.model import build_pipeline, save_model
 
@@ -114,6 +114,7 @@ def train(config: Config, dataset: Dataset, source: str | None = None) -> tuple[
         "split": config.split.model_dump(),
         "config": config.model_dump(mode="json"),
         "libraries": library_versions(),
+        "suite": suite_info(),
         "training_seconds": round(seconds, 3),
     }
     root = config.models_dir
