@@ -7,6 +7,7 @@ import json
 import shutil
 
 import boto3
+import pandas as pd
 import pytest
 import yaml
 from botocore.exceptions import ClientError
@@ -178,13 +179,23 @@ def test_local_environment_runs_the_whole_flow_on_its_own_emulator(tmp_path, mon
     config = load_config(write_project(tmp_path / "project"))
     version = train_version(config, "7777777", monkeypatch)
     code = main(["--config", config.path, "deploy"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, out + captured.err
     assert "EMULATOR: local runs against a local AWS emulator (moto_server at http://127.0.0.1:" in out
     assert f"Deployed {version} to local (created; local serve tested, not a real endpoint)" in out
     record = json.loads((tmp_path / "project" / "reports" / "deploy-local.json").read_text())
     assert record["emulator"] and record["smoke"]["rows"] == 10 and record["stack"] == "test-project-local"
     assert Registry.from_config(config).pointer("local")["current"] == version
+    # The stand-in captured the smoke test's traffic where the endpoint config says (the warm-up, five timed
+    # requests, the contract-breaking row), and the canary read it back: no previous version to compare with.
+    canary = record["canary"]
+    assert canary["location"].startswith("s3://test-project-artifacts-") and "/capture/test-project/local/" in \
+        canary["location"]
+    assert canary["versions"] == {version: {"requests": 7, "errors": 1, "error_rate": round(1 / 7, 4), "rows": 60,
+                                            "distinct_rows": 10, "predictions": canary["versions"][version]
+                                            ["predictions"]}}
+    assert canary["note"] == "no captured traffic of a previous version to compare with" and canary["passed"]
 
 
 def test_config_rejects_environments_that_cannot_work(tmp_path):
@@ -353,3 +364,26 @@ def test_registered_versions_and_pass_records_are_create_once(aws, monkeypatch):
         registry.store.create(key, b'{"version": "forged"}')
     first = registry.record_pass(version, "staging", {"rows": 1})
     assert registry.record_pass(version, "staging", {"rows": 2}) == first == registry.passed(version, "staging")
+
+
+def test_canary_read_out_fails_a_shifted_version_and_rolls_back(aws, monkeypatch):
+    """A new version whose predictions moved (labels flipped in training) fails the canary gate and is undone."""
+    v1 = train_version(aws, "8888888", monkeypatch)
+    deploy(aws, "staging")
+    data = aws.resolve(aws.data.source)
+    frame = pd.read_csv(data)
+    frame["default"] = 1 - frame["default"]  # the world "changed": what was a default is not
+    frame.to_csv(data, index=False)
+    v2 = train_version(aws, "9999999", monkeypatch)
+    with pytest.raises(DeployError) as error:
+        deploy(aws, "staging")
+    message = str(error.value)
+    assert f"canary read-out: the predictions of {v2} moved from those of {v1}" in message
+    assert "over deploy.canary_max_shift 0.2" in message and f"back to {v1}, which serves again" in message
+    assert _serving(aws, "staging") == (v1, v1, True)
+    registry = Registry.from_config(aws)
+    assert registry.pointer("staging")["current"] == v1 and registry.passed(v2, "staging") is None
+    assert "canary" in registry.failed_only()[0]["reason"]
+    # The capture under the staging prefix holds both versions' smoke traffic, as SageMaker would write it.
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="capture/")["Contents"]]
+    assert keys and all(k.startswith("capture/test-project/staging/") and "/AllTraffic/" in k for k in keys)

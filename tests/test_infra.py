@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,39 @@ def test_serving_outputs_never_read_resources_moto_skips():
     alarms = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     text = repr(template["Outputs"])
     assert not any(name in text for name in alarms)
-    assert set(template["Outputs"]) == {"EndpointName", "ModelVersion", "ModelName", "VersionParameterName"}
+    assert set(template["Outputs"]) == {"EndpointName", "ModelVersion", "ModelName", "VersionParameterName",
+                                        "CaptureDestination"}
+
+
+def test_every_endpoint_captures_input_and_output_as_text():
+    """DataCaptureConfig: both modes, CSV and JSON stored as text, the share and destination from parameters."""
+    template = _template("serving.yml")
+    on, off = template["Resources"]["EndpointConfig"]["Properties"]["DataCaptureConfig"]["Fn::If"][1:]
+    assert off == {"Ref": "AWS::NoValue"}
+    assert on["EnableCapture"] is True and on["InitialSamplingPercentage"] == {"Ref": "CapturePercent"}
+    assert on["DestinationS3Uri"] == {"Ref": "CaptureDestination"}
+    assert sorted(o["CaptureMode"] for o in on["CaptureOptions"]) == ["Input", "Output"]
+    assert on["CaptureContentTypeHeader"] == {"CsvContentTypes": ["text/csv"],
+                                              "JsonContentTypes": ["application/json", "application/jsonlines"]}
+    destination = template["Parameters"]["CaptureDestination"]["AllowedPattern"]
+    assert re.fullmatch(destination, "s3://b-1/capture/p/prod") and not re.fullmatch(destination, "s3://b-1/capture/")
+
+
+def test_capture_permissions_are_exactly_what_the_loop_needs():
+    """SageMaker writes capture/<project>/; each deploy role reads its own environment's; read-only reads all."""
+    resources = _template("foundation.yml")["Resources"]
+    execution = _statements(resources["SageMakerExecutionRole"], "Allow")
+    writes = [r for st in execution if "s3:PutObject" in _actions(st) for r in _resources(st)]
+    assert writes == ["arn:${AWS::Partition}:s3:::${ArtifactBucket}/capture/${Project}/*"]
+    for name, prefix in (("StagingDeployRole", "capture/${Project}/staging/"),
+                         ("ProdDeployRole", "capture/${Project}/prod/"), ("ReadOnlyRole", "capture/${Project}/")):
+        statements = _statements(resources[name], "Allow")
+        reads = [r for st in statements if "s3:GetObject" in _actions(st) for r in _resources(st) if "/capture/" in r]
+        assert reads == [f"arn:${{AWS::Partition}}:s3:::${{ArtifactBucket}}/{prefix}*"], (name, reads)
+        lists = [st["Condition"]["StringLike"]["s3:prefix"]["Fn::Sub"] for st in statements
+                 if "s3:ListBucket" in _actions(st) and "capture" in repr(st)]
+        assert lists == [f"{prefix}*"], (name, lists)
+        assert not [st for st in statements if "s3:PutObject" in _actions(st) and "capture" in repr(st)]
 
 
 def test_foundation_bucket_is_private_and_roles_are_scoped():

@@ -107,8 +107,10 @@ class Writer:
     ``sampling`` is the share of requests kept (SageMaker's InitialSamplingPercentage / 100).
     """
 
-    def __init__(self, destination: str, endpoint: str, *, sampling: float = 1.0, flush_every: int = 1000):
+    def __init__(self, destination: str, endpoint: str, *, sampling: float = 1.0, flush_every: int = 1000,
+                 s3_client=None):
         self.destination, self.endpoint, self.sampling = destination.rstrip("/"), endpoint, sampling
+        self._s3 = s3_client
         self.flush_every = flush_every
         self.written = 0
         self._lock = threading.Lock()
@@ -153,7 +155,8 @@ class Writer:
             return
         bucket, prefix = s3.parse(self.destination)
         key = f"{prefix}/{object_key(self.endpoint, datetime.now(timezone.utc))}".lstrip("/")
-        s3.client().put_object(Bucket=bucket, Key=key, Body=("\n".join(self._lines) + "\n").encode("utf-8"))
+        (self._s3 or s3.client()).put_object(Bucket=bucket, Key=key,
+                                             Body=("\n".join(self._lines) + "\n").encode("utf-8"))
         self._lines = []
 
     def close(self) -> None:
@@ -171,12 +174,13 @@ def _hour_of(key: str) -> datetime | None:
     return datetime(year, month, day, hour, tzinfo=timezone.utc)
 
 
-def list_window(location: str, since: datetime, until: datetime | None = None) -> list[str]:
+def list_window(location: str, since: datetime, until: datetime | None = None, s3_client=None) -> list[str]:
     """The capture files under ``location`` whose hour folder lies in [since's hour, until]."""
     until = until or datetime.now(timezone.utc)
     first = since.replace(minute=0, second=0, microsecond=0)
     if s3.is_s3(location):
-        keys = [entry["uri"] for entry in s3.list_objects(location.rstrip("/") + "/", (".jsonl",))]
+        keys = [entry["uri"] for entry in s3.list_objects(location.rstrip("/") + "/", (".jsonl",),
+                                                          s3_client=s3_client)]
     else:
         root = Path(location)
         keys = sorted(str(p) for p in root.rglob("*.jsonl")) if root.is_dir() else []
@@ -198,12 +202,12 @@ class Events:
     bad_examples: list[str] = field(default_factory=list)
 
 
-def _read_bytes(location: str) -> bytes:
+def _read_bytes(location: str, s3_client=None) -> bytes:
     if not s3.is_s3(location):
         return Path(location).read_bytes()
     bucket, key = s3.parse(location)
     try:
-        return s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return (s3_client or s3.client()).get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds
         raise DataError(f"cannot read capture file {location}: {exc}. Check the URI and your AWS credentials") from None
 
@@ -242,12 +246,12 @@ def _lines_one_by_one(blob: bytes, location: str, events: Events) -> pl.DataFram
     return pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=_SCHEMA)
 
 
-def read_events(files: list[str]) -> Events:
+def read_events(files: list[str], s3_client=None) -> Events:
     """Every event of ``files`` (JSON Lines); lines that are not capture events are counted in ``bad_lines``."""
     events = Events(pl.DataFrame(), list(files))
     frames = []
     for location in files:
-        blob = _read_bytes(location)
+        blob = _read_bytes(location, s3_client)
         if not blob.strip():
             continue
         try:

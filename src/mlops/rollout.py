@@ -20,6 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from threadpoolctl import threadpool_limits
 
 from mlops.aws import Target
+from mlops.canary import read_out, summary_rows
+from mlops.capture import Writer
 from mlops.cloudformation import (FOUNDATION, SERVING, apply_stack, delete_stack, describe_stack, parameters_of,
                                   stack_outputs, template_body)
 from mlops.config import Config
@@ -32,6 +34,7 @@ from mlops.registry import Registry
 from mlops.release import Release
 from mlops.server import running
 from mlops.smoke import SmokeFailed, held_out_rows, http_invoker, sagemaker_invoker, smoke_test
+from mlops.traffic import destination
 
 
 def foundation_outputs(config: Config, target: Target) -> dict:
@@ -79,6 +82,21 @@ def check_serving(target: Target, outputs: dict, version: str) -> str:
     return outputs["EndpointName"]
 
 
+def _capture_stand_in(target: Target, endpoint: str) -> Writer | None:
+    """What SageMaker's data capture would write, written by the local stand-in (moto writes nothing).
+
+    The destination and share are read back from the endpoint config the stack created, as
+    SageMaker reads them.
+    """
+    sagemaker = target.client("sagemaker")
+    name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    capture = sagemaker.describe_endpoint_config(EndpointConfigName=name).get("DataCaptureConfig") or {}
+    if not capture.get("EnableCapture", True) or not capture.get("DestinationS3Uri"):
+        return None
+    return Writer(capture["DestinationS3Uri"], endpoint, sampling=capture.get("InitialSamplingPercentage", 100) / 100,
+                  s3_client=target.client("s3"))
+
+
 def _smoke(config: Config, target: Target, outputs: dict, release: Release) -> dict:
     endpoint = check_serving(target, outputs, release.version)
     tarball = release.tarball
@@ -86,9 +104,12 @@ def _smoke(config: Config, target: Target, outputs: dict, release: Release) -> d
     limit = config.deploy.smoke_max_latency_ms
     if target.emulator or target.emulated:
         say(f"Smoke test: the emulator's endpoint {endpoint} cannot run a SageMaker container, so the test calls "
-             "a local server running the same model.tar.gz (make serve's routes). No real endpoint was tested.")
+             "a local server running the same model.tar.gz (make serve's routes), which also captures the traffic "
+             "as the endpoint's DataCaptureConfig says. No real endpoint was tested.")
+        capture = _capture_stand_in(target, endpoint)
         try:  # math-library threads pinned: OpenMP threads in a threaded server fight a 2-core runner
-            with threadpool_limits(1), running(tarball, expected_digest=release.content_digest) as server:
+            with threadpool_limits(1), running(tarball, expected_digest=release.content_digest,
+                                               capture=capture) as server:
                 evidence = smoke_test(http_invoker(server.url),
                                       f"local serve at {server.url} (stand-in for {endpoint})", tarball, rows, limit)
         except RuntimeError as refused:  # the package's PackageMismatch: it is not the recorded package
@@ -116,6 +137,8 @@ def _serving_parameters(config: Config, target: Target, registry: Registry, rele
         "InstanceType": settings.instance_type,
         "InstanceCount": settings.instance_count,
         "LatencyAlarmMicroseconds": int(config.deploy.alarm_latency_ms * 1000),
+        "CaptureDestination": destination(foundation["ArtifactBucket"], config.project, target.environment),
+        "CapturePercent": settings.capture_percent if config.capture.enabled else 0,
     }
 
 
@@ -144,12 +167,13 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
     template = template_body(config, SERVING)
     parameters = _serving_parameters(config, target, registry, release, foundation)
     timeout = config.deploy.stack_timeout_minutes
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.now(timezone.utc)
     action = apply_stack(cf, stack, template, parameters, timeout)
     say(f"Stack {stack} {action} in {time.perf_counter() - started:.1f}s")
     outputs = stack_outputs(describe_stack(cf, stack))
     try:
         evidence = _smoke(config, target, outputs, release)
+        canary = read_out(config, target, outputs, release, serving_before, started_at)
     except (SmokeFailed, ClientError, BotoCoreError) as failure:
         undone = _undo(cf, stack, action, before, timeout, template)
         registry.record_failure(version, environment, str(failure))
@@ -162,7 +186,7 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
         "environment": environment, "version": version, "previous": pointer.get("previous"),
         "serving_before": serving_before, "stack": stack, "stack_action": action,
         "endpoint": outputs.get("EndpointName"), "target": target.description, "emulator": target.emulator,
-        "emulated": target.emulated, "rollback_of": rollback_of, "smoke": evidence,
+        "emulated": target.emulated, "rollback_of": rollback_of, "smoke": evidence, "canary": canary,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_json(config.reports_dir / f"deploy-{environment}.json", record)
@@ -177,6 +201,7 @@ def deploy_result(record: dict, title: str, message: str) -> Result:
     if smoke:
         rows.append(("smoke test", f"{smoke['checks']} against {smoke['target']} "
                                    f"({smoke['rows']} rows, {smoke['latency_ms']} ms)"))
-    summary = f"\n### {title}\n\n| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+    summary = f"\n### {title}\n\n| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows) \
+        + summary_rows(record.get("canary") or {})
     return Result(message=message, outputs={"version": record.get("version", ""),
                                             "endpoint": record.get("endpoint", "")}, summary=summary)

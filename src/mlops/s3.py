@@ -40,10 +40,11 @@ def client():
     return boto3.client("s3")
 
 
-def list_objects(uri: str, suffixes: tuple[str, ...] | None = None, *, versions: bool = False) -> list[dict]:
+def list_objects(uri: str, suffixes: tuple[str, ...] | None = None, *, versions: bool = False,
+                 s3_client=None) -> list[dict]:
     """Objects under a prefix, sorted by key: ``uri``, ``bytes`` and, with ``versions``, ``etag``/``version_id``."""
     bucket, prefix = parse(uri)
-    s3 = client()
+    s3 = s3_client or client()
     try:
         objects = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
