@@ -223,3 +223,22 @@ def test_capture_on_a_moto_bucket(moto, monkeypatch):
     traffic = decode(read_events(files), FEATURES, set(FEATURES), regression=False)
     assert traffic.rows.height == 10
     assert np.array_equal(np.sort(traffic.rows.get_column("age").cast(int).to_numpy()), np.arange(30, 40))
+
+
+def test_retrain_trains_on_the_labelled_captured_rows(project, served):
+    """A retrain on captured traffic writes the labelled rows beside the manifest and trains on them."""
+    labelled = served.iloc[:500]
+    labelled[["loan_id", "default"]].rename(columns={"loan_id": "id", "default": "label"}).to_csv(
+        project.root / "data/labels.csv", index=False)
+    _capture_config(project)
+    code, out, err = project.run("retrain")
+    assert code == 0, out + err
+    manifest = json.loads((project.root / "data/manifest.json").read_text())
+    assert [(f["uri"], f["role"], f["rows"]) for f in manifest["files"]] == [
+        ("train.csv", "reference", 800), ("../reports/retrain/captured.parquet", "current", 500)]
+    import polars as pl  # pylint: disable=import-outside-toplevel  # this test only
+    rows = pl.read_parquet(project.root / "reports/retrain/captured.parquet")
+    assert sorted(rows.get_column("loan_id").to_list()) == sorted(labelled["loan_id"].tolist())
+    assert rows.schema["default"] == pl.Int64 and rows.schema["application_date"] == pl.Datetime("us")
+    assert not [c for c in rows.columns if c.startswith("_")]
+    assert project.run("validate")[0] == 0  # the merged config trains from exactly these rows

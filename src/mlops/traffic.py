@@ -116,8 +116,10 @@ def load_captured(config: Config, source: str, reference: pl.DataFrame, features
     events = capture.read_events(files)
     columns = list(contract.columns) if contract else list(reference.columns)
     traffic = decode(events, features, set(columns), config.task == "regression")
-    keep = [c for c in [*features, config.data.id_column] if c]
-    frame, bad, problems = _row_problems(traffic.rows, contract, reference, list(dict.fromkeys(keep)))
+    keep = list(dict.fromkeys(c for c in [*features, config.data.id_column] if c))
+    if config.data.time_column and config.data.time_column in traffic.rows.columns:
+        keep.append(config.data.time_column)  # the request's own time, when it carried one
+    frame, bad, problems = _row_problems(traffic.rows, contract, reference, keep)
     unusable_events = sum(traffic.problems.values())
     record = {
         "location": where, "window_days": config.drift.window_days, "since": since.isoformat(timespec="seconds"),
@@ -257,3 +259,25 @@ def served_checks(config: Config, champion: Champion, reference: pl.DataFrame, f
         **{**drift_options(config.drift, threshold), "thresholds": {}})[0]
     holdout = (champion.metrics or {}).get("metrics", {})
     return prediction, performance(config, frame, classes, holdout)
+
+
+def labelled_rows(config: Config, source: str, reference: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+    """Captured rows that have a label, as training rows: the features, the id, the time, the label as target.
+
+    The time column is the request's own when it carried one, else the capture's inferenceTime.
+    """
+    if not config.labels.source:
+        raise DataError(f"drift.current is {source}, but labels.source is not set: a retrain on captured traffic "
+                        "needs its labels (files or an s3:// prefix of id,label,time rows)")
+    captured = load_captured(config, source, reference, features)
+    joined, record = join_labels(config, captured.frame)
+    if not joined.height:
+        raise DataError(f"none of the {record['rows']} captured rows has a label in labels.source "
+                        f"({config.labels.source}, matched by {record['matched_by']}); nothing to retrain on")
+    target, time_column = config.data.target, config.data.time_column
+    columns = [pl.col("label").cast(reference.schema.get(target, pl.String), strict=False).alias(target)]
+    if time_column and time_column not in joined.columns:
+        when = pl.col("_time").str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False)
+        columns.append(when.cast(reference.schema.get(time_column, pl.Datetime("us")), strict=False).alias(time_column))
+    keep = [c for c in joined.columns if not c.startswith("_") and c not in ("label", target)]
+    return joined.with_columns(columns).select([*keep, *(c.meta.output_name() for c in columns)])

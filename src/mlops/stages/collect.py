@@ -4,6 +4,10 @@ Inputs: the config (``retrain`` and ``drift`` sections), the champion's lineage 
 training files are the reference, as in ``make drift``), and the new data (``drift.current``,
 or ``--current``).
 
+Captured traffic (``drift.current: capture``) is first turned into training rows: the captured
+rows that ``labels.source`` labels, written to ``reports/retrain/captured.parquet`` (committed on
+the retrain branch with the manifest, so the PR names exactly what it trained on).
+
 Steps: ``retrain.window`` picks the files (``reference_plus_current``: the champion's training
 files plus the new ones, a file already in the reference counted once; ``current_only``),
 optionally without rows older than ``retrain.max_age_days``; the held-out rows must include rows
@@ -30,9 +34,11 @@ from mlops import sources
 from mlops.champion import for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
-from mlops.data import Dataset, holdout_mask, load
+from mlops.data import Dataset, holdout_mask, infer_features, load, load_many
 from mlops.errors import DataError
-from mlops.io import atomic_write_json, fingerprint_files, sha256_file
+from mlops.io import atomic_path, atomic_write_json, fingerprint_files, sha256_file
+from mlops.scoring import features_of
+from mlops.traffic import is_capture, labelled_rows
 from mlops.manifest import DataFile, build_manifest, staged_paths, time_range, write_manifest
 
 log = logging.getLogger(__name__)
@@ -47,9 +53,12 @@ def run(ctx: Context, current: str | None = None) -> Result:
         workdir = Path(temp)
         time_column = config.data.time_column
         files = []
+        champion = for_reference(config)
         if config.retrain.window == "reference_plus_current":
-            files += collect_files(training_sources(config, for_reference(config)), "reference", workdir, time_column)
-        files += collect_files([config.resolve(current_source)], "current", workdir, time_column)
+            files += collect_files(training_sources(config, champion), "reference", workdir, time_column)
+        current_location = _captured_file(config, current_source, champion, staged.parent) \
+            if is_capture(current_source) else config.resolve(current_source)
+        files += collect_files([current_location], "current", workdir, time_column)
         files, window = _window(config, files)
         if not any(f.role == "current" for f, _, _ in files):
             raise DataError(f"drift.current ({current_source}) adds no new file to the training set "
@@ -78,6 +87,18 @@ def run(ctx: Context, current: str | None = None) -> Result:
     ctx.label = os.path.relpath(config.resolve(config.retrain.manifest), config.root)
     ctx.dataset = Dataset(frame=frame, files=tuple(d.uri for d, _, _ in files), fingerprint=fingerprint)
     return Result(message=f"Collected {frame.height} rows from {len(files)} file(s) -> {staged}")
+
+
+def _captured_file(config: Config, source: str, champion, folder: Path) -> str:
+    """The labelled captured rows as a Parquet file beside the staged manifest."""
+    reference = load_many(training_sources(config, champion), label="reference (the champion's training data)").frame
+    features = features_of(champion.metadata).all if champion.metadata else infer_features(config, reference).all
+    rows = labelled_rows(config, source, reference, features)
+    path = folder / "captured.parquet"
+    with atomic_path(path) as temp:
+        rows.write_parquet(temp)
+    log.info("%d labelled captured rows -> %s", rows.height, path)
+    return str(path)
 
 
 def collect_files(locations: list[str], role: str, workdir: Path,
