@@ -35,6 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
+from mlops import jobs, remote
 from mlops.champion import Champion, for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
@@ -61,7 +62,11 @@ def run(ctx: Context, current: str | None = None, threshold: float | None = None
     """Check for drift; exit 3 on drift unless ``exit_zero`` (the ``drifted`` output says it either way)."""
     if threshold is not None and threshold <= 0:
         raise MlopsError(f"--threshold must be above 0, got {threshold}")
-    result = check_drift(ctx.config, current_source=current, threshold=threshold, html=False if no_html else None)
+    if jobs.wanted(ctx.config):  # compute: sagemaker: the statistics come from a Processing job
+        result = DriftResult(remote.drift_job(ctx.config, current, threshold))
+        write_reports(ctx.config, result)
+    else:
+        result = check_drift(ctx.config, current_source=current, threshold=threshold, html=False if no_html else None)
     wrote = " and drift.html" if result.record["html_report"] else ""
     return Result(
         message=f"{summary_line(result.record)}\nWrote {ctx.config.reports_dir / 'drift.json'} and drift.md{wrote}",
