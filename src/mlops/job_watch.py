@@ -108,6 +108,8 @@ def follow(aws: Aws, kind: str, name: str) -> tuple[dict, list[str]]:
             status = current
             tail.poll()
             if current in TERMINAL:
+                billable = f", billable {job['BillableTimeInSeconds']}s" if job.get("BillableTimeInSeconds") else ""
+                say(f"{elapsed} SageMaker {kind} job {name} {current}{billable}")
                 return job, list(tail.lines)
             time.sleep(poll_seconds())
 

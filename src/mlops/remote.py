@@ -109,11 +109,12 @@ def _launch(config: Config, kind: str, stage: str, spec: dict, build) -> tuple[j
     code_uri = jobs.upload(aws, f"{jobs.output_prefix(config)}/code/{name}/sourcedir.tar.gz",
                            jobs.code_archive(config, spec))
     started = time.perf_counter()
-    jobs.start(aws, kind, build(name=name, code_uri=code_uri, role=jobs.execution_role(config, aws.account),
-                                sha=sha))
+    request = build(name=name, code_uri=code_uri, role=jobs.execution_role(config, aws.account), sha=sha)
+    jobs.start(aws, kind, request)
     job, lines = job_watch.follow(aws, kind, name)
     job_watch.check_finished(kind, name, job, lines)
-    return aws, job, time.perf_counter() - started
+    # a description repeats the request; the emulator's leaves parts out (the resources)
+    return aws, {**request, **job}, time.perf_counter() - started
 
 
 def _job_record(kind: str, job: dict, seconds: float) -> dict:
