@@ -119,7 +119,9 @@ def check_finished(kind: str, name: str, job: dict, lines: list[str]) -> None:
     status = job[f"{KINDS[kind]}Status"]
     if status == "Completed":
         return
-    reason = job.get("FailureReason") or job.get("ExitMessage") or "no reason given"
+    transitions = job.get("SecondaryStatusTransitions") or [{}]
+    last_step = ": ".join(filter(None, (transitions[-1].get("Status"), transitions[-1].get("StatusMessage"))))
+    reason = job.get("FailureReason") or job.get("ExitMessage") or last_step or "no reason given"
     last = "\n".join(f"  {line}" for line in lines[-10:]) or "  (no log lines: see CloudWatch " \
                                                             f"{LOG_GROUPS[kind]}/{name})"
     verb = "was stopped" if status == "Stopped" else "failed"

@@ -132,7 +132,7 @@ def _job_record(kind: str, job: dict, seconds: float) -> dict:
 
 def train_job(config: Config, data: str | None, label: str) -> tuple[str, Path]:
     """Train as a SageMaker Training job; import its model into ``models/<version>/``; (version, folder)."""
-    source = jobs.s3_source(data or config.resolve(config.data.source), "--data" if data else "data.source")
+    source = jobs.s3_source(data or config.data.source, "--data" if data else "data.source")  # URIs need no resolve
     aws, job, seconds = _launch(config, "training", "train", {"task": "train"},
                                 lambda **kw: training_request(config, source=source, **kw))
     with tempfile.TemporaryDirectory(prefix="mlops-job-") as workdir:
@@ -194,7 +194,7 @@ def validate_job(config: Config, data: str | None, label: str) -> dict:
     from mlops.contract import load_contract  # pylint: disable=import-outside-toplevel  # pandera is slow to import
     from mlops.shards import merge_validation  # pylint: disable=import-outside-toplevel  # same
 
-    source = jobs.s3_source(data or config.resolve(config.data.source), "--data" if data else "data.source")
+    source = jobs.s3_source(data or config.data.source, "--data" if data else "data.source")  # URIs need no resolve
     contract = load_contract(config)
     aws, job, seconds = _launch(config, "processing", "validate", {"task": "validate"},
                                 lambda **kw: processing_request(config, task="validate", inputs={"data": source}, **kw))
@@ -219,7 +219,7 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
                        "train one first (make train)")
     references = [jobs.s3_source(s, "the champion's training data") for s in training_sources(config, champion)]
     current_source = current or settings.current
-    current_uri = jobs.s3_source(config.resolve(current_source), "drift.current")
+    current_uri = jobs.s3_source(current_source, "drift.current")
     features = features_of(champion.metadata)
     kinds = {**{n: "numeric" for n in features.numeric}, **{n: "categorical" for n in features.categorical}}
     target = {config.data.target: "numeric" if config.task == "regression" else "categorical"}
