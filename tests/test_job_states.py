@@ -29,7 +29,7 @@ NAME = ANY
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/test-project-train-1"
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 PASS_ROLE = ("User: arn:aws:sts::123456789012:assumed-role/test-project-github-read/gh is not authorized to perform: "
-             "iam:PassRole on resource: arn:aws:iam::123456789012:role/test-project-sagemaker-execution")
+             "iam:PassRole on resource: arn:aws:iam::123456789012:role/test-project-sagemaker-jobs")
 
 
 def training(status: str, transitions: list[tuple[str, str]], **extra) -> dict:
@@ -149,7 +149,7 @@ def test_a_role_without_pass_role_says_which_permission_is_missing(project, stub
     code, _, err = project.run("train")
     assert code == 1
     assert "Error: starting SageMaker training job" in err and "AccessDeniedException" in err
-    assert "needs iam:PassRole on arn:aws:iam::123456789012:role/test-project-sagemaker-execution" in err
+    assert "needs iam:PassRole on arn:aws:iam::123456789012:role/test-project-sagemaker-jobs" in err
     assert "infra/foundation.yml" in err and not (project.root / "models").exists()
 
 

@@ -18,7 +18,7 @@ from mlops.stages.datagen import generate
 pytestmark = [pytest.mark.aws]
 
 BUCKET = "test-bucket"
-ROLE = "arn:aws:iam::123456789012:role/test-project-sagemaker-execution"
+ROLE = "arn:aws:iam::123456789012:role/test-project-sagemaker-jobs"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 
 

@@ -127,8 +127,8 @@ def output_prefix(config: Config) -> str:
 
 
 def execution_role(config: Config, account: str) -> str:
-    """``compute.role_arn``, else the foundation stack's SageMaker execution role."""
-    return config.compute.role_arn or f"arn:aws:iam::{account}:role/{config.project}-sagemaker-execution"
+    """``compute.role_arn``, else the foundation stack's job role (``<project>-sagemaker-jobs``)."""
+    return config.compute.role_arn or f"arn:aws:iam::{account}:role/{config.project}-sagemaker-jobs"
 
 
 def job_name(config: Config, stage: str, now: datetime | None = None) -> str:
