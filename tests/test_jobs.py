@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import copy
+import io
+import re
+import tarfile
 
 import boto3
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import BASE_CONFIG
 from deploy_helpers import use_moto
 from job_helpers import StandIn
-from mlops import jobs
+from mlops import job_watch, jobs
+from mlops.config import load_config
+from mlops.errors import ConfigError, JobError
 from mlops.io import read_json
 from mlops.stages.datagen import generate
 
@@ -153,3 +159,43 @@ def test_make_drift_merges_shards_to_the_decisions_of_a_local_run(project, world
     assert remote["reference"]["rows"] == 800 and remote["current"]["rows"] == 900
     names = {i["InputName"] for i in world[0].requests["CreateProcessingJob"]["ProcessingInputs"]}
     assert names == {"code", "reference0", "current"}
+
+
+def test_compute_config_shorthand_defaults_and_errors(tmp_path):
+    """compute: sagemaker is {engine: sagemaker}; local is the default; a misspelt key names compute.<key>."""
+    path = tmp_path / "mlops.yaml"
+    base = copy.deepcopy(BASE_CONFIG)
+    for value, engine in ((None, "local"), ("sagemaker", "sagemaker"), ({"engine": "local"}, "local")):
+        path.write_text(yaml.safe_dump({**base, **({"compute": value} if value else {})}))
+        assert load_config(path).compute.engine == engine
+    for value, message in (({"instance_typ": "ml.m5.xlarge"}, "unknown key 'compute.instance_typ'"),
+                           ({"engine": "batch"}, "compute.engine"),
+                           ({"max_runtime_minutes": 60, "max_wait_minutes": 30}, "at least compute.max_runtime"),
+                           ({"checkpoint_prefix": "/tmp/ckpt"}, "compute.checkpoint_prefix")):
+        path.write_text(yaml.safe_dump({**base, "compute": value}))
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(path)
+
+
+def test_job_names_fit_sagemaker_and_the_code_archive_holds_the_package_and_project(project):
+    """Names stay within 63 characters; the archive has the shim, mlops/, requirements.txt, config and contract."""
+    configure(project)
+    config = load_config(project.config_path)
+    name = jobs.job_name(config.model_copy(update={"project": "p" * 31}), "validate")
+    assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)
+    with tarfile.open(fileobj=io.BytesIO(jobs.code_archive(config, {"task": "train"}))) as archive:
+        names = set(archive.getnames())
+    assert {"mlops_job.py", "mlops/job_entry.py", "mlops/templates/drift.md.j2", "requirements.txt",
+            "project/mlops.yaml", "project/schema.yaml", "project/job.json"} <= names
+    assert not any("__pycache__" in n for n in names)
+
+
+def test_a_model_archive_with_a_path_outside_its_folder_is_refused(tmp_path):
+    """model.tar.gz entries with '..' or links are refused before anything is extracted."""
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("../escape.txt")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(JobError, match="unexpected entry"):
+        job_watch.safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
