@@ -245,3 +245,13 @@ def test_an_unknown_instance_type_is_refused_with_the_nearest_names(project, mot
     assert code == 1 and "'ml.m5.huge' is not a SageMaker training instance type; did you mean" in err
     assert "ml.m5." in err.split("did you mean")[1]
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)
+
+
+def test_pins_the_image_python_cannot_install_are_refused_before_any_job(project, monkeypatch, tmp_path):
+    """The image's Python cannot install a pin: Error: naming it, before credentials are even looked at."""
+    no_aws(monkeypatch, tmp_path)
+    configure(project)
+    monkeypatch.setattr("mlops.images.python_conflicts",
+                        lambda libraries, python: ["numpy 9.0 (Requires-Python >=3.14)"] if "numpy" in libraries else [])
+    code, _, err = project.run("train")
+    assert code == 1 and "runs Python 3.12, which cannot install numpy 9.0 (Requires-Python >=3.14)" in err

@@ -101,8 +101,24 @@ def processing_request(config: Config, *, name: str, task: str, inputs: dict[str
     }
 
 
+def check_image_python(config: Config) -> None:
+    """Refuse to start a job whose image's Python cannot install the suite's pins (the container installs them)."""
+    from mlops.images import image_python, python_conflicts  # pylint: disable=import-outside-toplevel  # see image()
+    from mlops.lineage import LIBRARIES, library_versions  # pylint: disable=import-outside-toplevel  # same
+
+    if config.compute.image_uri:
+        return  # a custom image: its Python is not known here
+    python = image_python(config)
+    installed = library_versions()
+    conflicts = python_conflicts({n: installed[n] for n in LIBRARIES if installed.get(n) != "not installed"}, python)
+    if conflicts:
+        raise JobError(f"the job image runs Python {python}, which cannot install {', '.join(conflicts)}; pin lower "
+                       "versions in requirements.in, or set compute.image_uri to an image with a newer Python")
+
+
 def _launch(config: Config, kind: str, stage: str, spec: dict, build) -> tuple[jobs.Aws, dict, float]:
     """Upload the code, start the job, follow it to the end; (session, description, seconds) of a completed job."""
+    check_image_python(config)
     aws = jobs.connect(config)
     jobs.check_instance_type(aws, kind, config.compute.instance_type)
     sha, name = git.head_sha(config.root), jobs.job_name(config, stage)
