@@ -252,6 +252,7 @@ def test_pins_the_image_python_cannot_install_are_refused_before_any_job(project
     no_aws(monkeypatch, tmp_path)
     configure(project)
     conflict = ["numpy 9.0 (Requires-Python >=3.14)"]
-    monkeypatch.setattr("mlops.images.python_conflicts", lambda libraries, python: conflict if "numpy" in libraries else [])
+    monkeypatch.setattr("mlops.images.python_conflicts",
+                        lambda libraries, python: conflict if "numpy" in libraries else [])
     code, _, err = project.run("train")
     assert code == 1 and "runs Python 3.12, which cannot install numpy 9.0 (Requires-Python >=3.14)" in err
