@@ -136,7 +136,12 @@ class DriftConfig(_Section):
     across the feature columns (``correction``). 0 keeps distances at every size.
     """
 
-    current: str = Field("data/production/*.csv", description="Production batch(es): path, glob or s3:// prefix.")
+    current: str = Field("data/production/*.csv", description="Production batch(es): path, glob or s3:// prefix; "
+                         "'capture' for the traffic the endpoint captured, or 'capture:<folder or s3:// prefix>'.")
+    window_days: float = Field(7.0, gt=0.0, le=366.0)  # captured traffic: the last N days
+    capture_environment: str = "prod"  # captured traffic: whose endpoint's
+    max_invalid_share: float = Field(0.1, ge=0.0, le=1.0)  # more rows breaking the contract (or unusable) is an error
+    min_rows: int = Field(50, ge=1)  # fewer current rows: no decision, no retrain PR (said in the summary)
     numeric_method: Literal["wasserstein", "jensenshannon", "psi"] = "wasserstein"
     categorical_method: Literal["jensenshannon", "psi"] = "jensenshannon"
     threshold: float = Field(0.1, gt=0.0)
@@ -154,6 +159,19 @@ class DriftConfig(_Section):
     @classmethod
     def _max_metric_drop(cls, value):
         return _check_tolerance(value, "drift.max_metric_drop")
+
+
+class CaptureConfig(_Section):
+    """Captured traffic: SageMaker data capture on every endpoint, and ``make serve``'s local copy of it."""
+
+    enabled: bool = True
+    local_dir: str = "capture"  # make serve (and drift.current: capture with a local registry) use this folder
+
+
+class LabelsConfig(_Section):
+    """Ground truth that arrives after the predictions: files or an s3:// prefix of ``id,label,time`` rows."""
+
+    source: str | None = None  # the id is data.id_column when the requests carry it, else the capture's inferenceId
 
 
 class RetrainConfig(_Section):
@@ -184,6 +202,7 @@ class EnvironmentConfig(_Section):
     instance_count: int = Field(1, ge=1, le=20)
     requires: str | None = Field(None, description="an environment a version must have passed first")
     emulator: bool = Field(False, description="deploy to a local AWS emulator (moto_server), never to AWS")
+    capture_percent: int = Field(100, ge=0, le=100)  # share of requests SageMaker captures (0: capture off)
 
 
 class DeployConfig(_Section):
@@ -198,12 +217,14 @@ class DeployConfig(_Section):
     environments: dict[str, EnvironmentConfig] = {
         "local": EnvironmentConfig(emulator=True),
         "staging": EnvironmentConfig(),
-        "prod": EnvironmentConfig(instance_count=2, requires="staging"),
+        "prod": EnvironmentConfig(instance_count=2, requires="staging", capture_percent=20),
     }
     smoke_rows: int = Field(20, ge=1, le=1000)
     smoke_max_latency_ms: float = Field(2000.0, gt=0.0)
     alarm_latency_ms: float = Field(500.0, gt=0.0)
     stack_timeout_minutes: int = Field(60, ge=5, le=240)
+    canary_max_shift: float | None = Field(0.2, gt=0.0)  # new vs old version's predictions: above it, roll back
+    canary_wait_seconds: int = Field(300, ge=0, le=3600)  # real AWS writes capture files after a minute or two
 
     @model_validator(mode="after")
     def _check_environments(self) -> DeployConfig:
@@ -271,6 +292,8 @@ class Config(_Section):
     compare: CompareConfig = CompareConfig()
     drift: DriftConfig = DriftConfig()
     retrain: RetrainConfig = RetrainConfig()
+    capture: CaptureConfig = CaptureConfig()
+    labels: LabelsConfig = LabelsConfig()
     registry: RegistryConfig = RegistryConfig()
     deploy: DeployConfig = DeployConfig()
     compute: ComputeConfig = ComputeConfig()
@@ -288,6 +311,9 @@ class Config(_Section):
             )
         if self.split.method == "time" and not self.data.time_column:
             raise ValueError("split.method is 'time' but data.time_column is not set; set it or use 'random'")
+        if self.drift.current == "capture" and self.drift.capture_environment not in self.deploy.environments:
+            raise ValueError(f"drift.capture_environment {self.drift.capture_environment!r} is not one of "
+                             f"deploy.environments ({', '.join(self.deploy.environments)})")
         return self
 
     @property

@@ -91,3 +91,8 @@ def fingerprint_files(paths) -> str:
     for path in paths:
         _update(digest, path)
     return digest.hexdigest()
+
+
+def fingerprint_text(text: str) -> str:
+    """sha256 of a text (e.g. the list of files a result was read from)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -72,8 +72,8 @@ DATA = Option("--data", "data to use instead of data.source (path, glob, s3:// U
               make="DATA", pattern=PATH_PATTERN)
 MODEL = Option("--model", "model folder (default: the version in models/LATEST)", make="MODEL", pattern=PATH_PATTERN)
 CONTEXT_OPTIONS = {"data", "model"}
-CURRENT = Option("--current", "production data instead of drift.current (path, glob, s3://)", make="CURRENT",
-                 pattern=PATH_PATTERN)
+CURRENT = Option("--current", "production data instead of drift.current (path, glob, s3://, capture, "
+                 "capture:<folder or s3:// prefix>)", make="CURRENT", pattern=f"(capture:)?{PATH_PATTERN}")
 
 
 def _env(default: str) -> Option:

@@ -4,7 +4,9 @@ Input: a ``model.tar.gz`` built by :mod:`mlops.package`. Output: a server on 127
 ``ThreadingHTTPServer``): ``GET /ping`` answers 200 once the model is loaded, ``POST
 /invocations`` runs the package's own ``code/inference.py`` (``input_fn`` -> ``predict_fn`` ->
 ``output_fn``), exactly the file the container runs. ``make serve`` runs it in the foreground;
-the deploy smoke test uses it when the target is an emulator, which cannot run a container.
+the deploy smoke test uses it when the target is an emulator, which cannot run a container. With
+a :class:`~mlops.capture.Writer` every request and its answer are captured as SageMaker's data
+capture would (the caller's ``X-Amzn-SageMaker-Inference-Id`` header is the ``inferenceId``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 
+from mlops.capture import Writer
 from mlops.errors import ModelError
 from mlops.package import unpack
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint payload limit
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"  # InvokeEndpoint's InferenceId
 
 
 def load_inference(package_dir: Path) -> ModuleType:
@@ -77,9 +81,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         inference = self.server.inference
-        reply = inference.handle(self.server.served, body, self.headers.get("Content-Type", ""),
-                                 self.headers.get("Accept", "application/json"))
+        content_type = self.headers.get("Content-Type", "")
+        reply = inference.handle(self.server.served, body, content_type, self.headers.get("Accept", "application/json"))
         self._send(reply.status, reply.body, reply.content_type)
+        if self.server.capture is not None:
+            self.server.capture.record(body, content_type, reply.body.encode("utf-8"), reply.content_type,
+                                       self.headers.get(INFERENCE_ID_HEADER))
 
     def log_message(self, format, *args) -> None:  # pylint: disable=redefined-builtin  # signature of the base class
         log.debug("%s %s", self.address_string(), format % args)
@@ -90,7 +97,8 @@ class InferenceServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, package_dir: Path, port: int = 0, expected_digest: str = ""):
+    def __init__(self, package_dir: Path, port: int = 0, expected_digest: str = "", capture: Writer | None = None):
+        self.capture = capture
         self.inference = load_inference(package_dir)
         self.inference.verify_package(package_dir, expected_digest)  # as the container does with MLOPS_PACKAGE_DIGEST
         self.served = self.inference.model_fn(str(package_dir))
@@ -104,11 +112,12 @@ class InferenceServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running(tarball: Path, port: int = 0, expected_digest: str = "") -> Iterator[InferenceServer]:
+def running(tarball: Path, port: int = 0, expected_digest: str = "",
+            capture: Writer | None = None) -> Iterator[InferenceServer]:
     """Unpack ``tarball`` and serve it in a background thread until the block ends (refusing a package
-    whose content digest is not ``expected_digest``, when given)."""
+    whose content digest is not ``expected_digest``, when given; capturing traffic to ``capture``)."""
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as workdir:
-        server = InferenceServer(unpack(tarball, Path(workdir)), port, expected_digest)
+        server = InferenceServer(unpack(tarball, Path(workdir)), port, expected_digest, capture)
         thread = threading.Thread(target=server.serve_forever, name="mlops-serve", daemon=True)
         thread.start()
         try:
@@ -117,3 +126,5 @@ def running(tarball: Path, port: int = 0, expected_digest: str = "") -> Iterator
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
+            if capture is not None:
+                capture.close()

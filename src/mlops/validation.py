@@ -71,7 +71,8 @@ def _failures_from_pandera(error: pa.errors.SchemaErrors, contract: Contract) ->
     ]
 
 
-def _cast(series: pl.Series, dtype: str) -> pl.Series:
+def cast_column(series: pl.Series, dtype: str) -> pl.Series:
+    """``series`` as the contract dtype ``dtype``; a value that is not one becomes null."""
     target = DTYPES[dtype]
     if dtype == "datetime" and series.dtype == pl.String:
         return series.str.to_datetime(strict=False)
@@ -100,7 +101,7 @@ def coerce(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, list[
         if series.dtype == wanted or (rule.dtype == "datetime" and isinstance(series.dtype, pl.Datetime)):
             continue
         try:
-            converted = _cast(series, rule.dtype)
+            converted = cast_column(series, rule.dtype)
         except pl.exceptions.PolarsError:
             converted = pl.Series(name, [None] * len(series), dtype=wanted)
         bad = converted.is_null() & series.is_not_null()

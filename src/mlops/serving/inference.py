@@ -64,12 +64,15 @@ class Rejected:
     status: int
     message: str
     errors: list = field(default_factory=list)
+    version: str | None = None  # the model that refused it (captured traffic counts errors per version)
 
     def body(self) -> dict:
         """The JSON error body."""
         out = {"error": self.message}
         if self.errors:
             out["errors"] = self.errors
+        if self.version:
+            out["model_version"] = self.version
         return out
 
 
@@ -324,7 +327,16 @@ def _plain(value):
 def predict_fn(input_data, model: Served):
     """Check the rows against the data contract, then predict; a rejection passes through."""
     if isinstance(input_data, Rejected):
+        input_data.version = model.version
         return input_data
+    answer = _predict(input_data, model)
+    if isinstance(answer, Rejected):
+        answer.version = model.version
+    return answer
+
+
+def _predict(input_data: pd.DataFrame, model: Served):
+    """The contract check and the prediction of a parsed request."""
     try:
         x, errors, bad_rows = _check(input_data, model)
     except (ValueError, TypeError, OverflowError, KeyError) as exc:

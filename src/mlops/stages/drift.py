@@ -44,9 +44,10 @@ from mlops.drift_html import HtmlReport, evidently_thresholds
 from mlops.drift_stats import ColumnDrift, column_drift, dataset_drift, drift_options
 from mlops.monitoring import model_checks, sample
 from mlops.errors import DataError, MlopsError
-from mlops.io import atomic_write_json, atomic_write_text
+from mlops.io import atomic_write_json, atomic_write_text, fingerprint_text
 from mlops.render import fit_comment, render
 from mlops.scoring import features_of
+from mlops.traffic import Captured, is_capture, load_captured, served_checks
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class _Inputs:
     current_source: str
     current: Dataset
     features: Features
+    captured: Captured | None = None
 
 
 def _load_inputs(config: Config, current_source: str | None) -> _Inputs:
@@ -147,7 +149,6 @@ def _load_inputs(config: Config, current_source: str | None) -> _Inputs:
     sources = training_sources(config, champion)
     reference = load_many(sources, label="reference (the champion's training data)")
     current_source = current_source or config.drift.current
-    current = load(config.resolve(current_source), label="drift.current")
     metadata = champion.metadata
     if metadata:
         features = features_of(metadata)
@@ -156,8 +157,14 @@ def _load_inputs(config: Config, current_source: str | None) -> _Inputs:
             log.warning("the reference files changed since %s was trained (sha256 differs)", champion.version)
     else:
         features = infer_features(config, reference.frame)
+    captured = load_captured(config, current_source, reference.frame, features.all) \
+        if is_capture(current_source) else None
+    if captured is not None:
+        current = Dataset(captured.frame, tuple(captured.files), fingerprint_text("\n".join(captured.files)))
+    else:
+        current = load(config.resolve(current_source), label="drift.current")
     _check_columns(features, reference.frame, current.frame, current_source)
-    return _Inputs(champion, sources, reference, current_source, current, features)
+    return _Inputs(champion, sources, reference, current_source, current, features, captured)
 
 
 def _target_drift(config: Config, inputs: _Inputs, threshold: float) -> ColumnDrift | None:
@@ -192,8 +199,12 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
                                 [columns] + ([[target_drift]] if target_drift else []), Path(workdir),
                                 config.reports_dir / "drift.html")
             sampled = time.perf_counter()
-            prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
-                                                   inputs.current.frame, inputs.features, threshold)
+            if inputs.captured is not None:
+                prediction, performance = served_checks(config, inputs.champion, inputs.reference.frame,
+                                                        inputs.features, inputs.captured, threshold)
+            else:
+                prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
+                                                       inputs.current.frame, inputs.features, threshold)
             scored = time.perf_counter()
             html_error = worker.finish(job)
             job = "done"
@@ -204,9 +215,18 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
         log.warning("the evidently HTML report failed: %s", html_error)
     dataset = dataset_drift(columns, settings.drift_share, settings.correction)
     relative = [os.path.relpath(s, config.root) if "://" not in s else s for s in inputs.sources]
+    triggers = [name for name, fired in (("dataset drift", dataset["drifted"]),
+                                         ("performance drop", (performance or {}).get("drifted", False))) if fired]
+    insufficient = None
+    if inputs.current.rows < settings.min_rows:
+        insufficient = (f"{inputs.current.rows} current rows, fewer than drift.min_rows {settings.min_rows}: "
+                        "nothing is decided and no retrain is proposed until more data arrives")
+        triggers = []
     record = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "drifted": bool(dataset["drifted"] or (performance or {}).get("drifted", False)),
+        "drifted": bool(triggers),
+        "triggers": triggers,
+        "insufficient": insufficient,
         "reference": {
             "origin": ORIGINS[inputs.champion.source], "model_version": inputs.champion.version, "sources": relative,
             "rows": inputs.reference.rows, "fingerprint": inputs.reference.fingerprint,
@@ -220,8 +240,10 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
             "numeric_method": settings.numeric_method, "categorical_method": settings.categorical_method,
             "threshold": threshold, "small_sample_rows": settings.small_sample_rows, "p_value": settings.p_value,
             "correction": settings.correction, "drift_share": settings.drift_share,
-            "max_metric_drop": settings.max_metric_drop,
+            "max_metric_drop": settings.max_metric_drop, "min_rows": settings.min_rows,
+            "max_invalid_share": settings.max_invalid_share,
         },
+        "capture": inputs.captured.record if inputs.captured is not None else None,
         "dataset_drift": dataset,
         "columns": [c.to_dict() for c in columns],
         "target_drift": target_drift.to_dict() if target_drift else None,
@@ -278,4 +300,6 @@ def summary_line(record: dict) -> str:
     if performance and performance.get("drop") is not None:
         line += (f"; {performance['metric']} {performance['current']:.4f} on current vs "
                  f"{performance['holdout']:.4f} held out")
+    if record.get("insufficient"):
+        return "Too little data: " + record["insufficient"] + "; " + line
     return ("DRIFT: " if record["drifted"] else "No drift: ") + line
