@@ -235,6 +235,9 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
                        "train one first (make train)")
     references = [jobs.s3_source(s, "the champion's training data") for s in training_sources(config, champion)]
     current_source = current or settings.current
+    if current_source.startswith("capture"):
+        raise JobError("drift.current is captured traffic, which compute: sagemaker does not read: its statistics "
+                       "need the capture decoded on the runner; use compute: local for captured traffic")
     current_uri = jobs.s3_source(current_source, "drift.current")
     features = features_of(champion.metadata)
     kinds = {**{n: "numeric" for n in features.numeric}, **{n: "categorical" for n in features.categorical}}
@@ -248,9 +251,14 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
     target_drift = merge_drift(shards, target, **options)[0]
     dataset = dataset_drift(columns, settings.drift_share, settings.correction)
     rows = {side: sum(s["rows"].get(side, 0) for s in shards) for side in ("reference", "current")}
+    triggers, insufficient = ["dataset drift"] if dataset["drifted"] else [], None
+    if rows["current"] < settings.min_rows:  # as the local check: too few rows decide nothing
+        insufficient = (f"{rows['current']} current rows, fewer than drift.min_rows {settings.min_rows}: "
+                        "nothing is decided and no retrain is proposed until more data arrives")
+        triggers = []
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "drifted": bool(dataset["drifted"]),
+        "drifted": bool(triggers), "triggers": triggers, "insufficient": insufficient,
         "reference": {"origin": {"registry": "registry prod pointer", "latest": "models/LATEST"}[champion.source],
                       "model_version": champion.version, "sources": references, "rows": rows["reference"],
                       "fingerprint": None},
@@ -258,7 +266,9 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
         "settings": {"numeric_method": settings.numeric_method, "categorical_method": settings.categorical_method,
                      "threshold": options["threshold"], "small_sample_rows": settings.small_sample_rows,
                      "p_value": settings.p_value, "correction": settings.correction,
-                     "drift_share": settings.drift_share, "max_metric_drop": settings.max_metric_drop},
+                     "drift_share": settings.drift_share, "max_metric_drop": settings.max_metric_drop,
+                     "min_rows": settings.min_rows, "max_invalid_share": settings.max_invalid_share},
+        "capture": None,
         "dataset_drift": dataset,
         "columns": [c.to_dict() for c in columns],
         "target_drift": target_drift.to_dict() if target_drift.current_rows else None,

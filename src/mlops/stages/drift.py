@@ -20,7 +20,8 @@ The decisions come from :mod:`mlops.drift_stats` on the full data (one vectorise
 evidently report runs in a worker process started first (:class:`mlops.drift_html.HtmlReport`),
 so its 3-5 s import overlaps the reading and the statistics. Exits 0 (no drift), 3 (drift found;
 0 with ``--exit-zero``) or 1 (error); the step output ``drifted`` is ``true`` or ``false`` and
-the summary goes to the job summary.
+the summary goes to the job summary. Over 300 lines because the whole record is built here; with
+``compute: sagemaker`` :func:`run` takes it from :func:`mlops.remote.drift_job` instead.
 """
 
 from __future__ import annotations
