@@ -256,3 +256,11 @@ def test_pins_the_image_python_cannot_install_are_refused_before_any_job(project
                         lambda libraries, python: conflict if "numpy" in libraries else [])
     code, _, err = project.run("train")
     assert code == 1 and "runs Python 3.12, which cannot install numpy 9.0 (Requires-Python >=3.14)" in err
+
+
+def test_a_role_without_create_training_job_is_told_so_not_about_pass_role(project, stub):
+    """AccessDenied on sagemaker:CreateTrainingJob itself: Error: names the run-jobs policy, not iam:PassRole."""
+    stub.add_client_error("create_training_job", service_error_code="AccessDeniedException", http_status_code=400,
+                          service_message=PASS_ROLE.replace("iam:PassRole", "sagemaker:CreateTrainingJob"))
+    code, _, err = project.run("train")
+    assert code == 1 and "lacks the permission above" in err and "needs iam:PassRole" not in err

@@ -183,7 +183,7 @@ def refused(what: str, role: str | None = None) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "?"), error.get("Message", str(exc))
         hint = ""
-        if "PassRole" in message or (code.startswith("AccessDenied") and role):
+        if "PassRole" in message and role:
             hint = (f" The role running this needs iam:PassRole on {role} (infra/foundation.yml, policy "
                     "run-jobs; update the foundation with make bootstrap) or compute.role_arn names another role")
         elif code.startswith("AccessDenied"):
