@@ -64,7 +64,7 @@ class LogTail:
 
 @contextmanager
 def stopped_on_signal(aws: Aws, kind: str, name: str) -> Iterator[None]:
-    """While following a job, SIGTERM/SIGINT (a cancelled workflow, Ctrl-C) stops it, then raises Cancelled."""
+    """While starting and following a job, SIGTERM/SIGINT (a cancelled workflow, Ctrl-C) stops it; raises Cancelled."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -88,30 +88,32 @@ def stopped_on_signal(aws: Aws, kind: str, name: str) -> Iterator[None]:
 
 
 def follow(aws: Aws, kind: str, name: str) -> tuple[dict, list[str]]:
-    """Wait for the job to finish, printing status changes, log lines and elapsed time; (description, last lines)."""
+    """Wait for the job to finish, printing status changes, log lines and elapsed time; (description, last lines).
+
+    Run it inside :func:`stopped_on_signal` so a cancelled command stops the job.
+    """
     started, seen, status = time.monotonic(), 0, None
     tail = LogTail(aws, kind, name)
-    with stopped_on_signal(aws, kind, name):
-        while True:
-            job = describe(aws, kind, name)
-            elapsed = f"{time.monotonic() - started:6.0f}s"
-            transitions = job.get("SecondaryStatusTransitions", [])
-            for transition in transitions[seen:]:
-                say(f"{elapsed} {transition['Status']}: {transition.get('StatusMessage', '')}".rstrip(": "))
-                if transition["Status"] == "Interrupted":
-                    say(f"{elapsed} spot capacity was reclaimed; SageMaker restarts the job and it resumes from "
-                        "its checkpoint (compute.checkpoint_prefix)")
-            seen = len(transitions)
-            current = job[f"{KINDS[kind]}Status"]
-            if current != status and not transitions:
-                say(f"{elapsed} {current}")
-            status = current
-            tail.poll()
-            if current in TERMINAL:
-                billable = f", billable {job['BillableTimeInSeconds']}s" if job.get("BillableTimeInSeconds") else ""
-                say(f"{elapsed} SageMaker {kind} job {name} {current}{billable}")
-                return job, list(tail.lines)
-            time.sleep(poll_seconds())
+    while True:
+        job = describe(aws, kind, name)
+        elapsed = f"{time.monotonic() - started:6.0f}s"
+        transitions = job.get("SecondaryStatusTransitions", [])
+        for transition in transitions[seen:]:
+            say(f"{elapsed} {transition['Status']}: {transition.get('StatusMessage', '')}".rstrip(": "))
+            if transition["Status"] == "Interrupted":
+                say(f"{elapsed} spot capacity was reclaimed; SageMaker restarts the job and it resumes from "
+                    "its checkpoint (compute.checkpoint_prefix)")
+        seen = len(transitions)
+        current = job[f"{KINDS[kind]}Status"]
+        if current != status and not transitions:
+            say(f"{elapsed} {current}")
+        status = current
+        tail.poll()
+        if current in TERMINAL:
+            billable = f", billable {job['BillableTimeInSeconds']}s" if job.get("BillableTimeInSeconds") else ""
+            say(f"{elapsed} SageMaker {kind} job {name} {current}{billable}")
+            return job, list(tail.lines)
+        time.sleep(poll_seconds())
 
 
 def check_finished(kind: str, name: str, job: dict, lines: list[str]) -> None:

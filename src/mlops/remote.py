@@ -126,8 +126,9 @@ def _launch(config: Config, kind: str, stage: str, spec: dict, build) -> tuple[j
                            jobs.code_archive(config, spec))
     started = time.perf_counter()
     request = build(name=name, code_uri=code_uri, role=jobs.execution_role(config, aws.account), sha=sha)
-    jobs.start(aws, kind, request)
-    job, lines = job_watch.follow(aws, kind, name)
+    with job_watch.stopped_on_signal(aws, kind, name):  # from before the create call: no job left running
+        jobs.start(aws, kind, request)
+        job, lines = job_watch.follow(aws, kind, name)
     job_watch.check_finished(kind, name, job, lines)
     # a description repeats the request; the emulator's leaves parts out (the resources)
     return aws, {**request, **job}, time.perf_counter() - started
