@@ -120,7 +120,9 @@ def test_foundation_bucket_is_private_and_roles_are_scoped():
     prod = repr(_statements(resources["ProdDeployRole"], "Allow"))
     assert "-prod" not in staging and "/prod" not in staging and "${Project}-staging" in staging
     assert "-staging" not in prod and "/staging" not in prod and "${Project}-prod" in prod
-    assert "s3:PutObject" not in repr(resources["ReadOnlyRole"]["Properties"]["Policies"])
+    read_writes = [r for st in _statements(resources["ReadOnlyRole"], "Allow") if "s3:PutObject" in _actions(st)
+                   for r in _resources(st)]
+    assert read_writes == ["arn:${AWS::Partition}:s3:::${ArtifactBucket}/jobs/${Project}/code/*"]  # job code only
 
 
 def _statements(role: dict, effect: str) -> list[dict]:
@@ -181,6 +183,10 @@ def test_read_only_role_reads_this_project_only():
     for statement in statements:
         scoped = "${Project}" in repr(statement.get("Condition")) or "aws:ResourceTag/project" in repr(statement)
         for resource in _resources(statement):
+            if _actions(statement) == ["logs:DescribeLogStreams"]:  # stream names of SageMaker's two job log groups
+                assert resource.endswith(("log-group:/aws/sagemaker/TrainingJobs:*",
+                                          "log-group:/aws/sagemaker/ProcessingJobs:*")), statement
+                continue
             assert resource != "'*'" and ("${Project}" in resource or scoped), statement
     (configs,) = [st for st in statements if "sagemaker:DescribeEndpointConfig" in _actions(st)]
     assert configs["Condition"] == {"StringEquals": {"aws:ResourceTag/project": {"Ref": "Project"}}}
@@ -191,3 +197,28 @@ def test_templates_open_with_a_header_comment(name):
     """Each template starts with a comment saying what it creates and when it is deployed."""
     first = (INFRA / name).read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# ") and "stack" in first.lower()
+
+
+def test_job_permissions_are_exactly_start_follow_stop_logs_and_pass_the_job_role():
+    """compute: sagemaker: the read role may start, describe and stop this project's jobs, read their logs, pass the
+    job role (and nothing else) and upload job code; the job role is not the endpoints' role."""
+    resources = _template("foundation.yml")["Resources"]
+    (policy,) = [p for p in resources["ReadOnlyRole"]["Properties"]["Policies"] if p["PolicyName"] == "run-jobs"]
+    statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+    sagemaker = sorted(a for st in statements.values() for a in _actions(st) if a.startswith("sagemaker:"))
+    assert sagemaker == ["sagemaker:AddTags", "sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
+                         "sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob",
+                         "sagemaker:StopProcessingJob", "sagemaker:StopTrainingJob"]
+    assert statements["StartThisProjectsJobs"]["Condition"] == {
+        "StringEquals": {"aws:RequestTag/project": {"Ref": "Project"}}}
+    for sid in ("StartThisProjectsJobs", "FollowAndStopThisProjectsJobs"):
+        assert all(r.endswith("-job/${Project}-*") for r in _resources(statements[sid]))
+    passes = [st for p in resources["ReadOnlyRole"]["Properties"]["Policies"] for st in p["PolicyDocument"]["Statement"]
+              if "iam:PassRole" in _actions(st)]
+    assert passes == [statements["PassTheJobRole"]]
+    assert _resources(passes[0]) == ["arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Project}-sagemaker-jobs"]
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert resources["SageMakerJobRole"]["Properties"]["RoleName"] == {"Fn::Sub": "${Project}-sagemaker-jobs"}
+    job_writes = [r for st in _statements(resources["SageMakerJobRole"], "Allow") if "s3:PutObject" in _actions(st)
+                  for r in _resources(st)]
+    assert job_writes == ["arn:${AWS::Partition}:s3:::${ArtifactBucket}/jobs/${Project}/*"]  # never the registry

@@ -249,6 +249,36 @@ class DeployConfig(_Section):
         return self
 
 
+class ComputeConfig(_Section):
+    """Where train, validate and drift run: on the runner (``local``) or as SageMaker jobs (``sagemaker``).
+
+    ``compute: sagemaker`` is short for ``compute: {engine: sagemaker}``; :mod:`mlops.jobs` reads the rest.
+    """
+
+    engine: Literal["local", "sagemaker"] = "local"
+    instance_type: str = Field("ml.m5.2xlarge", pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
+    instance_count: int = Field(1, ge=1, le=100)  # processing jobs shard the files across them; training uses 1
+    max_runtime_minutes: int = Field(60, ge=1, le=40320)  # the job's StoppingCondition (SageMaker's limit: 28 days)
+    volume_gb: int = Field(30, ge=1, le=16384)
+    spot: bool = False  # managed spot training (train only); resumes from checkpoint_prefix after an interruption
+    checkpoint_prefix: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    max_wait_minutes: int | None = Field(None, ge=1, le=40320)  # spot: wait for capacity (default 2x max_runtime)
+    image_uri: str | None = None  # default: the serving image (mlops.images.serving_image)
+    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")  # default: the foundation's
+    output_prefix: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return {"engine": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_spot(self) -> ComputeConfig:
+        if self.max_wait_minutes is not None and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError("compute.max_wait_minutes must be at least compute.max_runtime_minutes")
+        return self
+
+
 class Config(_Section):
     """The whole ``mlops.yaml``."""
 
@@ -266,6 +296,7 @@ class Config(_Section):
     labels: LabelsConfig = LabelsConfig()
     registry: RegistryConfig = RegistryConfig()
     deploy: DeployConfig = DeployConfig()
+    compute: ComputeConfig = ComputeConfig()
     # Where the file was read from, and the folder its relative paths are resolved against.
     _path: str = PrivateAttr(DEFAULT_PATH)
     _root: str = PrivateAttr(".")

@@ -208,10 +208,19 @@ def drift_options(settings: DriftConfig, threshold: float | None = None) -> dict
             "p_value": settings.p_value, "correction": settings.correction}
 
 
-def column_drift(  # pylint: disable=too-many-arguments,too-many-locals  # one argument per setting keeps call sites explicit
-    reference: pl.DataFrame,
-    current: pl.DataFrame,
+def column_drift(reference: pl.DataFrame, current: pl.DataFrame, columns: dict[str, str],
+                 **options) -> list[ColumnDrift]:
+    """Drift decisions for ``columns`` ({name: "numeric" | "categorical"}), in order; ``options``: :func:`decide`'s."""
+    ref_lazy, cur_lazy = reference.lazy(), current.lazy()
+    tables = pl.collect_all([_counts_query(ref_lazy, cur_lazy, name, kind) for name, kind in columns.items()])
+    integers = {name for name, kind in columns.items() if kind == "numeric" and reference.schema[name].is_integer()}
+    return decide(tables, columns, integers, **options)
+
+
+def decide(  # pylint: disable=too-many-arguments,too-many-locals  # one argument per setting keeps call sites explicit
+    tables: list[pl.DataFrame],
     columns: dict[str, str],
+    integers: set[str],
     *,
     threshold: float,
     numeric_method: str = "wasserstein",
@@ -221,19 +230,17 @@ def column_drift(  # pylint: disable=too-many-arguments,too-many-locals  # one a
     p_value: float = P_VALUE,
     correction: str = "benjamini-hochberg",
 ) -> list[ColumnDrift]:
-    """Drift decisions for ``columns`` ({name: "numeric" | "categorical"}), in the given order.
+    """Decisions from each column's count table (``value``, ``ref``, ``cur``, sorted by value): all they need.
 
-    A column with more than ``small_sample_rows`` non-null reference values is decided by its
-    distance (``threshold``, or its entry in ``thresholds``); one with fewer by a test at
-    ``p_value``, after ``correction`` across the columns tested in this call.
+    ``integers``: numeric columns with an integer reference dtype. Above ``small_sample_rows`` reference
+    values a distance decides (``threshold`` or ``thresholds[name]``), else a test at ``p_value`` after
+    ``correction``. Tables merged from shards (:mod:`mlops.shards`) therefore decide exactly as one pass.
     """
     if numeric_method not in NUMERIC_METHODS or categorical_method not in CATEGORICAL_METHODS:
         raise ValueError(f"unknown drift method {numeric_method!r} / {categorical_method!r}")
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}")
     thresholds = thresholds or {}
-    ref_lazy, cur_lazy = reference.lazy(), current.lazy()
-    tables = pl.collect_all([_counts_query(ref_lazy, cur_lazy, name, kind) for name, kind in columns.items()])
     results = []
     for (name, kind), table in zip(columns.items(), tables):
         ref = table.get_column("ref").to_numpy()
@@ -257,7 +264,7 @@ def column_drift(  # pylint: disable=too-many-arguments,too-many-locals  # one a
             results.append(ColumnDrift(name, kind, method, test.p_value, limit, False, n_ref, n_cur,
                                        statistic=test.statistic, evidently_value=test.evidently_value))
             continue
-        integer = kind == "numeric" and reference.schema[name].is_integer()
+        integer = kind == "numeric" and name in integers
         value = _statistic(method, values, ref, cur, kind, integer)
         note = f"reference has only {n_ref} values; the distance is noisy" if n_ref <= SMALL_REFERENCE else ""
         results.append(ColumnDrift(name, kind, method, value, limit, bool(value >= limit), n_ref, n_cur, note,

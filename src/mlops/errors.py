@@ -38,3 +38,7 @@ class DeployError(MlopsError):
 
 class CredentialsError(DeployError):
     """No usable cloud credentials for a target that needs them."""
+
+
+class JobError(MlopsError):
+    """A SageMaker job could not start, failed, or was stopped (compute: sagemaker)."""

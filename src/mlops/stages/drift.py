@@ -20,7 +20,8 @@ The decisions come from :mod:`mlops.drift_stats` on the full data (one vectorise
 evidently report runs in a worker process started first (:class:`mlops.drift_html.HtmlReport`),
 so its 3-5 s import overlaps the reading and the statistics. Exits 0 (no drift), 3 (drift found;
 0 with ``--exit-zero``) or 1 (error); the step output ``drifted`` is ``true`` or ``false`` and
-the summary goes to the job summary.
+the summary goes to the job summary. Over 300 lines because the whole record is built here; with
+``compute: sagemaker`` :func:`run` takes it from :func:`mlops.remote.drift_job` instead.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
+from mlops import jobs, remote
 from mlops.champion import Champion, for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
@@ -62,7 +64,11 @@ def run(ctx: Context, current: str | None = None, threshold: float | None = None
     """Check for drift; exit 3 on drift unless ``exit_zero`` (the ``drifted`` output says it either way)."""
     if threshold is not None and threshold <= 0:
         raise MlopsError(f"--threshold must be above 0, got {threshold}")
-    result = check_drift(ctx.config, current_source=current, threshold=threshold, html=False if no_html else None)
+    if jobs.wanted(ctx.config):  # compute: sagemaker: the statistics come from a Processing job
+        result = DriftResult(remote.drift_job(ctx.config, current, threshold))
+        write_reports(ctx.config, result)
+    else:
+        result = check_drift(ctx.config, current_source=current, threshold=threshold, html=False if no_html else None)
     wrote = " and drift.html" if result.record["html_report"] else ""
     return Result(
         message=f"{summary_line(result.record)}\nWrote {ctx.config.reports_dir / 'drift.json'} and drift.md{wrote}",

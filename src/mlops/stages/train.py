@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops import git
+from mlops import git, jobs, remote
 from mlops.config import Config
 from mlops.context import Context, Result
 from mlops.data import Dataset, Features, infer_features, split
@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 def run(ctx: Context) -> Result:
     """Train on the context's data; the next stage of a composition gets the new model."""
-    version, folder = train(ctx.config, ctx.checked(), source=ctx.source)
+    if jobs.wanted(ctx.config):  # compute: sagemaker: a Training job runs this stage in its container
+        version, folder = remote.train_job(ctx.config, ctx.data, ctx.source)
+    else:
+        version, folder = train(ctx.config, ctx.checked(), source=ctx.source)
     ctx.model = str(folder)
     return Result(message=f"Trained {version} -> {folder}",
                   outputs={"version": version, "model-dir": os.path.relpath(folder)})

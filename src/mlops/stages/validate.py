@@ -7,6 +7,7 @@ table, and the step output ``passed``. Exits non-zero when the data breaks the c
 
 from __future__ import annotations
 
+from mlops import jobs, remote
 from mlops.context import Context, Result
 from mlops.io import atomic_write_json
 from mlops.validation import failure_message, format_table
@@ -15,7 +16,8 @@ from mlops.validation import failure_message, format_table
 def run(ctx: Context) -> Result:
     """Check the data; write validation.json; fail listing every broken rule."""
     config = ctx.config
-    result = ctx.validated()
+    # compute: sagemaker: a Processing job checks the files, sharded across its instances
+    result = remote.validate_job(config, ctx.data, ctx.source) if jobs.wanted(config) else ctx.validated()
     atomic_write_json(config.reports_dir / "validation.json", result)
     if not result["passed"]:
         return Result(outputs={"passed": False}, exit_code=1, error=failure_message(result))
