@@ -53,7 +53,8 @@ def _write(folder: Path, frame: pl.DataFrame, files: int, kind: str) -> int:
             lines.append(json.dumps({
                 "captureData": {"endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": body,
                                                   "encoding": encoding}, "endpointOutput": output},
-                "eventMetadata": {"eventId": f"{number:04d}-{index:09d}", "inferenceTime": f"{when:%Y-%m-%dT%H:%M:%SZ}"},
+                "eventMetadata": {"eventId": f"{number:04d}-{index:09d}",
+                                  "inferenceTime": f"{when:%Y-%m-%dT%H:%M:%SZ}"},
                 "eventVersion": "0"}, separators=(",", ":")))
         path = folder / f"bench-prod/AllTraffic/{when:%Y/%m/%d/%H}/{number:02d}-00-000-bench.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,7 @@ def main() -> None:
     frame = pl.from_pandas(generate(args.records, seed=1, start="2024-07-01", days=31))
     features = [c for c in frame.columns if c not in ("loan_id", "application_date", "default")]
     reference = frame.select(features)
-    print(f"| requests | encoding | MB | read s | decode s | cast s | total s | records/s | peak RSS MB |")
+    print("| requests | encoding | MB | read s | decode s | cast s | total s | records/s | peak RSS MB |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for kind in args.kinds.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-capture-") as temp:

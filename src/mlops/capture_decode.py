@@ -284,6 +284,13 @@ def decode(events: Events, features: list[str], columns: set[str], regression: b
     slow_rows, _ = _rows_of(rest, features, columns, traffic)
     rows = pl.concat([fast_rows, slow_rows], how="diagonal") if slow_rows.height else fast_rows
     rows = rows.sort("_event", maintain_order=True)
+    traffic.rows = _aligned(rows, answers, frame, traffic, regression)
+    return traffic
+
+
+def _aligned(rows: pl.DataFrame, answers: pl.DataFrame, frame: pl.DataFrame, traffic: Traffic,
+             regression: bool) -> pl.DataFrame:
+    """Each row beside its prediction: events whose answer has one prediction per row."""
     good = answers.filter(pl.col("error").is_null()).select(
         "_event", "model_version", "predictions", "probabilities", n=pl.col("predictions").list.len())
     counts = rows.group_by("_event").len().join(good, on="_event", how="inner")
@@ -303,10 +310,9 @@ def decode(events: Events, features: list[str], columns: set[str], regression: b
     metadata = frame.select("_event", "inference_id", "inference_time")
     rows = rows.join(metadata, on="_event", how="left", maintain_order="left")
     prediction = per_row.get_column("predictions")
-    traffic.rows = rows.with_columns(
+    return rows.with_columns(
         (prediction.cast(pl.Float64, strict=False) if regression else prediction).alias("_prediction"),
         per_row.get_column("probabilities").cast(pl.List(pl.Float64)).alias("_proba"),
         per_row.get_column("model_version").alias("_version"),
         pl.col("inference_id").alias("_inference_id"), pl.col("inference_time").alias("_time"),
     ).drop("inference_id", "inference_time")
-    return traffic
