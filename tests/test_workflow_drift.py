@@ -127,3 +127,57 @@ def test_a_refused_pr_fails_loudly_and_the_next_run_opens_it_then_refreshes_its_
         assert forced.returncode == 0, forced.output[-3000:]
         (patch,) = api.made("PATCH", r"/repos/acme/loans/pulls/101")
         assert patch.body["body"].startswith("## Drift check") and patch.authorization == "Bearer test-token"
+
+
+def test_a_label_only_drop_in_captured_traffic_opens_the_retrain_pr(repo, act_world, tmp_path, monkeypatch):
+    """The prod model served clean traffic (captured as SageMaker would); the labels that came back no longer
+    follow it: the drift job reads the capture, the performance drop alone fires, and the retrain PR trains on
+    the labelled captured rows."""
+    import urllib.request  # pylint: disable=import-outside-toplevel  # this test only
+
+    from mlops.capture import Writer  # pylint: disable=import-outside-toplevel
+    from mlops.cli import main  # pylint: disable=import-outside-toplevel
+    from mlops.config import load_config  # pylint: disable=import-outside-toplevel
+    from mlops.package import build  # pylint: disable=import-outside-toplevel
+    from mlops.registry import Registry  # pylint: disable=import-outside-toplevel
+    from mlops.server import running  # pylint: disable=import-outside-toplevel
+
+    config = yaml.safe_load((repo / "mlops.yaml").read_text())
+    config["registry"]["uri"] = "registry-store"  # committed, so the workflow's checkout has the prod model
+    config["drift"]["current"] = "capture:traffic"
+    config["labels"] = {"source": "data/labels.csv"}
+    (repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.chdir(repo)
+    for stage in ("train", "evaluate"):
+        assert main(["--config", str(repo / "mlops.yaml"), stage]) == 0
+    loaded = load_config(repo / "mlops.yaml")
+    model = loaded.models_dir / (loaded.models_dir / "LATEST").read_text().strip()
+    registry = Registry.from_config(loaded)
+    registry.set_pointer("prod", registry.register(model))
+    traffic = generate(1200, seed=5, start="2024-07-01", days=31)  # the reference's distribution: no data drift
+    package = build(loaded, model, tmp_path / "package")
+    with running(package.tarball, capture=Writer(str(repo / "traffic"), "loan-default-prod")) as server:
+        for start in range(0, len(traffic), 100):
+            body = traffic.iloc[start:start + 100].drop(columns=["default"]).to_csv(index=False).encode()
+            request = urllib.request.Request(f"{server.url}/invocations", data=body,
+                                             headers={"Content-Type": "text/csv"})
+            with urllib.request.urlopen(request, timeout=30) as response:  # nosec: 127.0.0.1
+                assert response.status == 200
+    labels = traffic[["loan_id", "default"]].rename(columns={"loan_id": "id", "default": "label"})
+    labels["label"] = 1 - labels["label"]  # the world changed under the model
+    labels.to_csv(repo / "data/labels.csv", index=False)
+    git(repo, "add", "-f", "mlops.yaml", "traffic", "registry-store", "data/labels.csv")
+    git(repo, "commit", "-qm", "Captured traffic, its labels, the prod model")
+
+    result = _run(repo, act_world)
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.job_succeeded(DRIFT_JOB) and result.job_succeeded(RETRAIN_JOB)
+    (create,) = [c for c in result.cml_calls if c["argv"][:2] == ["pr", "create"]]
+    body = cml_option(create["argv"], "body")
+    assert "**Retrain triggered by**: performance drop." in body and "No dataset drift" in body
+    assert "**Captured traffic**" in body and "12 requests" in body and "coverage 100.0%" in body
+    remote = tmp_path / "origin.git"
+    manifest = json.loads(git(remote, "show", "retrain/drift:data/manifest.json"))
+    assert [(f["uri"], f["role"], f["rows"]) for f in manifest["files"]][-1] == (
+        "../reports/retrain/captured.parquet", "current", 1200)
+    assert "reports/retrain/captured.parquet" in git(remote, "ls-tree", "-r", "--name-only", "retrain/drift")
