@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import urllib.request
 
 import pytest
 import yaml
 
 from act_support import add_origin, cml_option, git, run_workflow
 from fake_github import FakeGitHub
+from mlops.capture import Writer
+from mlops.cli import main
+from mlops.config import load_config
+from mlops.package import build
+from mlops.registry import Registry
+from mlops.server import running
 from mlops.stages.datagen import generate
 
 pytestmark = pytest.mark.workflow
@@ -129,25 +136,8 @@ def test_a_refused_pr_fails_loudly_and_the_next_run_opens_it_then_refreshes_its_
         assert patch.body["body"].startswith("## Drift check") and patch.authorization == "Bearer test-token"
 
 
-def test_a_label_only_drop_in_captured_traffic_opens_the_retrain_pr(repo, act_world, tmp_path, monkeypatch):
-    """The prod model served clean traffic (captured as SageMaker would); the labels that came back no longer
-    follow it: the drift job reads the capture, the performance drop alone fires, and the retrain PR trains on
-    the labelled captured rows."""
-    import urllib.request  # pylint: disable=import-outside-toplevel  # this test only
-
-    from mlops.capture import Writer  # pylint: disable=import-outside-toplevel
-    from mlops.cli import main  # pylint: disable=import-outside-toplevel
-    from mlops.config import load_config  # pylint: disable=import-outside-toplevel
-    from mlops.package import build  # pylint: disable=import-outside-toplevel
-    from mlops.registry import Registry  # pylint: disable=import-outside-toplevel
-    from mlops.server import running  # pylint: disable=import-outside-toplevel
-
-    config = yaml.safe_load((repo / "mlops.yaml").read_text())
-    config["registry"]["uri"] = "registry-store"  # committed, so the workflow's checkout has the prod model
-    config["drift"]["current"] = "capture:traffic"
-    config["labels"] = {"source": "data/labels.csv"}
-    (repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    monkeypatch.chdir(repo)
+def _serve_and_label(repo, tmp_path) -> None:
+    """Train and promote the prod model, serve it clean traffic with capture on, label it flipped, commit all."""
     for stage in ("train", "evaluate"):
         assert main(["--config", str(repo / "mlops.yaml"), stage]) == 0
     loaded = load_config(repo / "mlops.yaml")
@@ -168,6 +158,19 @@ def test_a_label_only_drop_in_captured_traffic_opens_the_retrain_pr(repo, act_wo
     labels.to_csv(repo / "data/labels.csv", index=False)
     git(repo, "add", "-f", "mlops.yaml", "traffic", "registry-store", "data/labels.csv")
     git(repo, "commit", "-qm", "Captured traffic, its labels, the prod model")
+
+
+def test_a_label_only_drop_in_captured_traffic_opens_the_retrain_pr(repo, act_world, tmp_path, monkeypatch):
+    """The prod model served clean traffic (captured as SageMaker would); the labels that came back no longer
+    follow it: the drift job reads the capture, the performance drop alone fires, and the retrain PR trains on
+    the labelled captured rows."""
+    config = yaml.safe_load((repo / "mlops.yaml").read_text())
+    config["registry"]["uri"] = "registry-store"  # committed, so the workflow's checkout has the prod model
+    config["drift"]["current"] = "capture:traffic"
+    config["labels"] = {"source": "data/labels.csv"}
+    (repo / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.chdir(repo)
+    _serve_and_label(repo, tmp_path)
 
     result = _run(repo, act_world)
     assert result.returncode == 0, result.output[-4000:]
