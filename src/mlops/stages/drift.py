@@ -193,7 +193,7 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
             result.record["seconds"] = {
                 "load": round(loaded - started, 3), "statistics": round(computed - loaded, 3),
                 "report_sample": round(sampled - computed, 3), "model": round(decided - sampled, 3),
-                "decision": round(decided - started, 3)}
+                "decision": round(decided - started, 3), "decision_cpu": round(time.process_time(), 3)}
             write_reports(config, result)  # the decision: nothing below changes it or the exit code
             html_error = worker.wait(settings.report_timeout_seconds)  # at once without a worker
     finally:
