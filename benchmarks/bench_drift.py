@@ -7,11 +7,14 @@ to 3k rows; the 10k-1M sizes add several minutes).
 It prints:
 
 1. ``python -m mlops drift`` (what ``make drift`` runs) on N reference x N current rows x 25
-   columns from Parquet, with a champion model trained on the reference: wall time and peak RSS
-   of the whole process tree (the check plus its evidently HTML worker), polled from /proc;
+   columns from Parquet, with a champion model trained and evaluated on the reference: the
+   decision path (from the process start until drift.json and drift.md are written, seen from
+   outside by polling for drift.md; the exit code is known then), the whole run's wall time (the
+   evidently HTML report is awaited after the decision), and the peak RSS of the whole process
+   tree (the check plus its HTML worker), polled from /proc;
 2. evidently 0.7.23's ``DataDriftPreset`` (default methods) run on the FULL data in its own
    process, with the same column kinds: wall time, peak RSS, and the per-column agreement
-   (same decision, largest difference of values);
+   (same decision, largest difference of values), and both side by side with the ratios;
 3. signal quality, one table row per size (``--repeats size:splits``): on same-distribution
    splits of the generator (one seeded sample of 2 x size rows, split at random in two halves),
    the share of clean columns flagged and the share of splits called dataset drift; on the
@@ -33,6 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -46,9 +51,13 @@ import yaml
 
 from mlops.stages.datagen import DRIFTED_COLUMNS, ID_COLUMN, TARGET, TIME_COLUMN, generate
 from mlops.drift_stats import column_drift
+from mlops.lineage import HOLDOUT_PREDICTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+# The stages run from this checkout's src/, whatever the venv's editable install points at (another worktree).
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                                          os.environ.get("PYTHONPATH")]))}
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -74,18 +83,22 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def measure(argv: list[str], env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run a command; return (wall seconds, peak RSS of its process tree in MB, result)."""
-    peak = [0]
+def measure(argv: list[str], env: dict | None = None, watch: Path | None = None) -> dict:
+    """Run a command: wall seconds, peak RSS of its process tree in MB, CPU seconds of the tree (user + system, its
+    waited-for children included), the result, and the seconds until ``watch`` first existed (or None)."""
+    peak, seen = [0], [None]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # pylint: disable=consider-using-with  # polled while it runs
-                               env={**os.environ, **(env or {})})
+                               env={**SUBPROCESS_ENV, **(env or {})})
     done = threading.Event()
 
     def poll():
         while not done.is_set():
+            if watch is not None and seen[0] is None and watch.exists():
+                seen[0] = time.perf_counter() - started
             peak[0] = max(peak[0], _tree_rss_kb(process.pid))
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
@@ -93,7 +106,10 @@ def measure(argv: list[str], env: dict | None = None) -> tuple[float, float, sub
     wall = time.perf_counter() - started
     done.set()
     thread.join()
-    return wall, peak[0] / 1024, subprocess.CompletedProcess(argv, process.returncode, out, err)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return {"wall": wall, "peak_mb": peak[0] / 1024, "cpu": cpu, "watched": seen[0],
+            "result": subprocess.CompletedProcess(argv, process.returncode, out, err)}
 
 
 def prepare(workdir: Path, rows: int) -> Path:
@@ -115,12 +131,17 @@ def prepare(workdir: Path, rows: int) -> Path:
     config_path = workdir / f"mlops-{rows}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     env = {"MLOPS_MODELS_DIR": str(workdir / f"models-{rows}"), "MLOPS_REPORTS_DIR": str(workdir / f"reports-{rows}")}
-    if not (workdir / f"models-{rows}" / "LATEST").exists():
-        print(f"training the champion on {rows:,} rows (once; cached in {workdir}) ...", flush=True)
+    latest = workdir / f"models-{rows}" / "LATEST"
+    stages = [] if latest.exists() else [("schema", "--force"), ("train",)]
+    if stages or not (workdir / f"models-{rows}" / latest.read_text().strip() / HOLDOUT_PREDICTIONS).exists():
+        stages.append(("evaluate",))  # also records the held-out outputs prediction drift compares with
+    if stages:
+        print(f"{', '.join(s[0] for s in stages)} of the champion on {rows:,} rows (once; cached in {workdir}) ...",
+              flush=True)
         # train checks the data contract first (gates.require_validation): draft it from the reference.
-        for stage in (("schema", "--force"), ("train",), ("evaluate",)):
+        for stage in stages:
             subprocess.run([PYTHON, "-m", "mlops", "--config", str(config_path), "-q", *stage], check=True,
-                           env={**os.environ, **env}, cwd=workdir)
+                           env={**SUBPROCESS_ENV, **env}, cwd=workdir)
     return config_path
 
 
@@ -151,14 +172,18 @@ EVIDENTLY_SCRIPT = textwrap.dedent("""
 
 
 def bench_check(config_path: Path, rows: int) -> dict:
-    """Wall and peak of ``python -m mlops drift`` (the whole process, HTML worker included)."""
+    """Wall and peak of ``python -m mlops drift`` (the whole process, HTML worker included), and its decision path:
+    from the start until drift.md (written right after drift.json, before the HTML report is awaited) exists."""
     workdir = config_path.parent
-    env = {"MLOPS_MODELS_DIR": str(workdir / f"models-{rows}"), "MLOPS_REPORTS_DIR": str(workdir / f"reports-{rows}")}
-    wall, peak, result = measure([PYTHON, "-m", "mlops", "--config", str(config_path), "-q", "drift"], env)
-    if result.returncode not in (0, 3):
-        raise SystemExit(f"drift check failed:\n{result.stderr}")
-    record = json.loads((workdir / f"reports-{rows}" / "drift.json").read_text(encoding="utf-8"))
-    return {"wall": wall, "peak_mb": peak, "exit": result.returncode, "record": record}
+    reports = workdir / f"reports-{rows}"
+    env = {"MLOPS_MODELS_DIR": str(workdir / f"models-{rows}"), "MLOPS_REPORTS_DIR": str(reports)}
+    for name in ("drift.json", "drift.md"):  # a previous run's files would look like this run's decision
+        (reports / name).unlink(missing_ok=True)
+    run = measure([PYTHON, "-m", "mlops", "--config", str(config_path), "-q", "drift"], env, watch=reports / "drift.md")
+    if run["result"].returncode not in (0, 3):
+        raise SystemExit(f"drift check failed:\n{run['result'].stderr}")
+    record = json.loads((reports / "drift.json").read_text(encoding="utf-8"))
+    return {**run, "decision": run["watched"], "exit": run["result"].returncode, "record": record}
 
 
 def bench_evidently(record: dict, config_path: Path) -> dict:
@@ -170,11 +195,10 @@ def bench_evidently(record: dict, config_path: Path) -> dict:
         "numeric": [c["column"] for c in record["columns"] if c["kind"] == "numeric"],
         "categorical": [c["column"] for c in record["columns"] if c["kind"] == "categorical"],
     }
-    wall, peak, result = measure([PYTHON, "-c", EVIDENTLY_SCRIPT, json.dumps(job)])
-    if result.returncode != 0:
-        raise SystemExit(f"evidently failed:\n{result.stderr[-3000:]}")
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"wall": wall, "peak_mb": peak, **out}
+    run = measure([PYTHON, "-c", EVIDENTLY_SCRIPT, json.dumps(job)])
+    if run["result"].returncode != 0:
+        raise SystemExit(f"evidently failed:\n{run['result'].stderr[-3000:]}")
+    return {**run, **json.loads(run["result"].stdout.strip().splitlines()[-1])}
 
 
 def agreement(record: dict, evidently: dict) -> dict:
@@ -358,6 +382,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per side for the speed comparison")
     parser.add_argument("--workdir", default="/tmp/mlops-bench-drift")
+    parser.add_argument("--runs", type=int, default=3, help="runs of `python -m mlops drift` (the median is compared)")
     parser.add_argument("--skip-evidently", action="store_true", help="do not run evidently on the full data")
     parser.add_argument("--skip-quality", action="store_true", help="do not run the false-alarm study")
     parser.add_argument("--skip-speed", action="store_true", help="run only the false-alarm study")
@@ -375,16 +400,32 @@ def main() -> int:
     return 0
 
 
+def _row(label: str, wall: float, theirs: float, peak: float | None = None, cpu: float | None = None) -> str:
+    ratio = f"{theirs / wall:>16.1f}x" if theirs else ""
+    return (f"{label:<38} {wall:>8.2f} {'' if peak is None else f'{peak:.0f}':>12} "
+            f"{'' if cpu is None else f'{cpu:.1f}':>8} {ratio}")
+
+
 def speed(args: argparse.Namespace) -> None:
-    """Parts 1 and 2: ``make drift`` and evidently on the full data, and their agreement."""
+    """Parts 1 and 2: ``make drift`` (``--runs`` times) and evidently on the full data, side by side, and agreement."""
     config_path = prepare(Path(args.workdir), args.rows)
-    ours = bench_check(config_path, args.rows)
+    runs = [bench_check(config_path, args.rows) for _ in range(args.runs)]
+    ours = sorted(runs, key=lambda run: run["decision"])[len(runs) // 2]  # the median run by its decision path
     record = ours["record"]
+    seconds = record["seconds"]
     print(f"\n== python -m mlops drift: {args.rows:,} x {args.rows:,} rows, {len(record['columns'])} feature columns "
-          f"(+ target, prediction, performance) ==")
-    print(f"wall {ours['wall']:.2f} s, peak RSS (process tree) {ours['peak_mb']:.0f} MB, exit {ours['exit']}; "
-          f"inside: load {record['seconds']['load']:.2f} s, statistics {record['seconds']['statistics']:.2f} s, "
-          f"total {record['seconds']['total']:.2f} s; HTML report: {record['html_report'] or record['html_error']}")
+          f"(+ target, prediction, performance), {len(runs)} run(s) ==")
+    for run in runs:
+        print(f"decision path (start -> drift.json and drift.md written) {run['decision']:.2f} s, "
+              f"wall {run['wall']:.2f} s, peak RSS (process tree) {run['peak_mb']:.0f} MB, CPU {run['cpu']:.1f} s, "
+              f"exit {run['exit']}")
+    print(f"inside the median run (from the stage's start): load {seconds['load']:.2f} s, statistics "
+          f"{seconds['statistics']:.2f} s, report sample {seconds['report_sample']:.2f} s, model (left after them) "
+          f"{seconds['model']:.2f} s, decision {seconds['decision']:.2f} s, "
+          f"HTML wait {seconds.get('html_wait', 0):.2f} s, total {seconds['total']:.2f} s; CPU of the process (all "
+          f"threads, imports included, not the HTML worker) until the decision {seconds.get('decision_cpu', 0):.1f} s")
+    print(f"HTML report: {record['html_report'] or record['html_error']}; prediction drift reference: "
+          f"{(record['prediction_drift'] or {}).get('reference')}")
     print("drifted columns:", [c["column"] for c in record["columns"] if c["drifted"]])
     if args.skip_evidently:
         return
@@ -392,15 +433,24 @@ def speed(args: argparse.Namespace) -> None:
     agree = agreement(record, theirs)
     print(f"\n== evidently {args.rows:,} x {args.rows:,} rows, DataDriftPreset (default methods), full data ==")
     print(f"wall {theirs['wall']:.1f} s (Report.run {theirs['run_seconds']:.1f} s), "
-          f"peak RSS {theirs['peak_mb']:.0f} MB")
-    print(f"speed-up (wall) x{theirs['wall'] / ours['wall']:.1f}; "
-          f"memory ratio x{theirs['peak_mb'] / ours['peak_mb']:.1f}")
+          f"peak RSS {theirs['peak_mb']:.0f} MB, CPU {theirs['cpu']:.1f} s")
+    decisions = [run["decision"] for run in runs]
+    print(f"\n== side by side (same machine, one after the other; noisy when other jobs share the cores) ==\n"
+          f"{'':<38} {'wall s':>8} {'peak RSS MB':>12} {'CPU s':>8} {'evidently / ours':>17}\n"
+          + _row("ours: decision path (median run)", ours["decision"], theirs["wall"],
+                 cpu=seconds.get("decision_cpu")) + "\n"
+          + _row(f"ours: decision path (best of {len(runs)})", min(decisions), theirs["wall"]) + "\n"
+          + _row("ours: whole run, HTML included (median)", ours["wall"], theirs["wall"], ours["peak_mb"], ours["cpu"])
+          + "\n" + _row("evidently DataDriftPreset", theirs["wall"], 0, theirs["peak_mb"], theirs["cpu"]))
+    print(f"decision path over {len(runs)} run(s): median {statistics.median(decisions):.2f} s, "
+          f"min {min(decisions):.2f} s, max {max(decisions):.2f} s; peak RSS max "
+          f"{max(run['peak_mb'] for run in runs):.0f} MB; "
+          f"memory: evidently / ours x{theirs['peak_mb'] / ours['peak_mb']:.1f}")
     print(f"agreement: {agree['same']}/{agree['columns']} columns same decision; "
           f"max |value difference| {agree['max_abs_diff']:.2e}")
     for row in agree["rows"]:
         print(f"  {row[0]:<26} ours {row[1]:<13} {row[3]:.6f} {'DRIFT' if row[5] else '-':<5}  "
               f"evidently {row[2]:<30} {row[4]:.6f} {'DRIFT' if row[6] else '-'}")
-
 
 if __name__ == "__main__":
     sys.exit(main())

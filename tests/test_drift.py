@@ -291,6 +291,9 @@ def test_threshold_override_applies_to_every_check(project):
     """--threshold is the distance threshold of the columns, the target and the prediction drift alike (drift.json)."""
     project.write_data(generate(1500, seed=3))  # above drift.small_sample_rows: distances decide
     project.write_contract()
+    # Prediction drift's reference is the champion's held-out outputs: hold out 1,050 rows, above the switch too.
+    config = __import__("yaml").safe_load(project.config_path.read_text())
+    project.write_config({**config, "split": {**config["split"], "test_size": 0.7}})
     assert project.run("train")[0] == 0
     _write_current(project, generate(1500, seed=52, start="2024-07-01", days=31, drift=True))
     assert project.run("drift", "--no-html", "--exit-zero", "--threshold", "0.37")[0] == 0
@@ -316,6 +319,86 @@ def test_performance_drift_alone_makes_the_run_drifted(project):
     assert record["performance"]["drifted"] and record["drifted"]
     assert code == EXIT_DRIFT
     assert "Performance drift" in (project.root / "reports/drift.md").read_text()
+
+
+def test_prediction_drift_compares_with_the_champions_held_out_outputs(project):
+    """The prediction reference is evaluate's record of the held-out outputs; without it, the same rows scored now."""
+    # pylint: disable=import-outside-toplevel  # only this test reads the model folder
+    from mlops.config import load_config
+    from mlops.lineage import HOLDOUT_PREDICTIONS
+
+    assert project.run("train")[0] == 0 and project.run("evaluate")[0] == 0
+    config = load_config(project.config_path)
+    model_dir = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
+    held_out = json.loads((model_dir / "metrics.json").read_text())["test_rows"]
+    recorded = pl.read_parquet(model_dir / HOLDOUT_PREDICTIONS)
+    assert recorded.height == held_out == 200 and recorded.get_column("prediction").is_between(0, 1).all()
+    _write_current(project, generate(1500, seed=53, start="2024-07-01", days=31, drift=True))
+    project.run("drift", "--no-html")
+    from_record = json.loads((project.root / "reports/drift.json").read_text())["prediction_drift"]
+    assert from_record["reference_rows"] == held_out and HOLDOUT_PREDICTIONS in from_record["reference"]
+
+    (model_dir / HOLDOUT_PREDICTIONS).unlink()  # an older model: its held-out rows are scored now
+    project.run("drift", "--no-html")
+    scored = json.loads((project.root / "reports/drift.json").read_text())["prediction_drift"]
+    assert "scored now" in scored["reference"] and scored["reference_rows"] == held_out
+    assert scored["value"] == pytest.approx(from_record["value"], rel=1e-12)
+    assert scored["drifted"] == from_record["drifted"]
+
+
+class _SlowReport:
+    """Stands in for the evidently worker: records what drift.json held while the report was awaited."""
+
+    seen: list = []
+
+    def __init__(self, enabled: bool):
+        self.process = object() if enabled else None
+        self.reports = None
+
+    def send(self, job):
+        """Remember where the reports go."""
+        self.reports = __import__("pathlib").Path(job["out"]).parent
+
+    def wait(self, timeout):
+        """What a report past its timeout returns, after looking at drift.json."""
+        _SlowReport.seen.append(json.loads((self.reports / "drift.json").read_text()))
+        return f"the evidently report took longer than {timeout:g}s (drift.report_timeout_seconds) and was stopped"
+
+    def stop(self):
+        """Nothing runs."""
+
+
+def test_the_decision_is_written_before_the_html_report_and_does_not_depend_on_it(project, monkeypatch):
+    """drift.json and drift.md hold the decision while the report is awaited; a report that times out changes
+    neither the decision nor the exit code."""
+    _write_current(project, generate(1500, seed=54, start="2024-07-01", days=31, drift=True))
+    assert project.run("drift", "--no-html")[0] == EXIT_DRIFT
+    without = json.loads((project.root / "reports/drift.json").read_text())
+    monkeypatch.setattr("mlops.stages.drift.HtmlReport", _SlowReport)
+    _SlowReport.seen.clear()
+    assert project.run("drift")[0] == EXIT_DRIFT
+    assert len(_SlowReport.seen) == 1
+    pending = _SlowReport.seen[0]
+    final = json.loads((project.root / "reports/drift.json").read_text())
+    assert pending["html_status"] == "pending" and pending["html_report"] is None
+    assert final["html_status"] == "failed" and "took longer" in final["html_error"] and final["html_report"] is None
+    volatile = {"generated_at", "seconds", "html_status", "html_report", "html_error"}
+    for record in (pending, final):
+        assert {k: v for k, v in record.items() if k not in volatile} == \
+            {k: v for k, v in without.items() if k not in volatile}
+    assert not (project.root / "reports/drift.html").exists()
+
+
+def test_a_real_report_past_its_timeout_is_stopped(project):
+    """With drift.report_timeout_seconds too short for evidently, the worker is stopped, no drift.html is left,
+    and the exit code is the decision's."""
+    config = __import__("yaml").safe_load(project.config_path.read_text())
+    project.write_config({**config, "drift": {"report_timeout_seconds": 0.05}})
+    _write_current(project, generate(1500, seed=55, start="2024-07-01", days=31, drift=True))
+    assert project.run("drift")[0] == EXIT_DRIFT
+    record = json.loads((project.root / "reports/drift.json").read_text())
+    assert record["html_status"] == "failed" and "drift.report_timeout_seconds" in record["html_error"]
+    assert record["drifted"] and not (project.root / "reports/drift.html").exists()
 
 
 def test_registry_prod_pointer_wins_over_latest(project):
@@ -354,6 +437,7 @@ def test_html_report_is_evidentlys(project):
         assert method in html, method
     record = json.loads((project.root / "reports/drift.json").read_text())
     assert record["html_report"] == "drift.html" and record["html_error"] is None
+    assert record["html_status"] == "written" and record["seconds"]["total"] >= record["seconds"]["decision"]
 
 
 BUNDLED = {"wine": ("load_wine", "multiclass"), "diabetes": ("load_diabetes", "regression"),

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mlops.config import load_config
+from mlops.lineage import HOLDOUT_PREDICTIONS
 from mlops.registry import Registry
 
 
@@ -26,6 +27,21 @@ def test_register_fetch_and_pointers(project, tmp_path):
     record = registry.set_pointer("prod", "v2")
     assert record["current"] == "v2" and record["previous"] == "v1" and record["history"] == ["v2", "v1"]
     assert registry.set_pointer("prod", "v2") == record  # idempotent
+
+
+def test_held_out_outputs_travel_with_the_version_when_recorded(project, tmp_path):
+    """evaluate's holdout_predictions.parquet is registered and fetched; a version without it still fetches."""
+    assert project.run("train")[0] == 0 and project.run("evaluate")[0] == 0
+    config = load_config(project.config_path)
+    model_dir = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
+    registry = Registry.from_config(config)
+    version = registry.register(model_dir)
+    fetched = registry.fetch(version, tmp_path / "fetched")
+    assert (fetched / HOLDOUT_PREDICTIONS).read_bytes() == (model_dir / HOLDOUT_PREDICTIONS).read_bytes()
+    # A version registered by an older suite (or before evaluate ran) has no such file.
+    (project.root / ".registry" / config.project / "models" / version / HOLDOUT_PREDICTIONS).unlink()
+    older = registry.fetch(version, tmp_path / "older")
+    assert (older / "model.skops").is_file() and not (older / HOLDOUT_PREDICTIONS).exists()
 
 
 def test_passed_records_and_rollback_targets(tmp_path):

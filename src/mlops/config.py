@@ -153,6 +153,7 @@ class DriftConfig(_Section):
     max_metric_drop: Tolerance = 0.05  # performance drift: a drop beyond this (units, or "N%" of held out)
     model_sample_rows: int = Field(100_000, ge=1000)
     report_sample_rows: int = Field(5_000, ge=1000)
+    report_timeout_seconds: float = Field(120.0, gt=0.0)  # the HTML report, awaited after the decision is written
     report_html: bool = True
 
     @field_validator("max_metric_drop")

@@ -16,9 +16,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from mlops import s3, sources
@@ -26,6 +26,9 @@ from mlops.config import Config
 from mlops.errors import DataError
 from mlops.io import fingerprint_files
 from mlops.manifest import load_manifest
+
+if TYPE_CHECKING:  # pandas loads with scikit-learn, when rows are converted (drift's decision path skips ~0.7 s)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,11 @@ class Features:
     def all(self) -> list[str]:
         """Every feature column, numeric first."""
         return [*self.numeric, *self.categorical]
+
+
+def features_of(metadata: dict) -> Features:
+    """The feature columns a model's lineage record names."""
+    return Features(tuple(metadata["features"]["numeric"]), tuple(metadata["features"]["categorical"]))
 
 
 def infer_features(config: Config, frame: pl.DataFrame) -> Features:

@@ -4,8 +4,9 @@ The worker imports evidently first (3-5 s), then reads one JSON job from stdin: 
 of the reference and current data, the column kinds, the method and threshold per column (the
 ones :mod:`mlops.drift_stats` used on the full data) and the output path. It writes evidently's
 ``DataDriftPreset`` report there atomically. An empty line means "no report": exit quietly.
-:class:`HtmlReport` is the drift stage's side of it: started before the data is read, so the
-import overlaps the real work.
+:class:`HtmlReport` is the drift stage's side of it: started before the data is read, at a
+lower CPU priority, so the import overlaps the real work without slowing it; the stage writes its
+decision first and waits for the report afterwards, at most ``drift.report_timeout_seconds``.
 
 Small samples are decided by tests whose p-values are corrected across the columns
 (:mod:`mlops.drift_tests`); evidently compares each raw p-value with its column's threshold, so
@@ -22,6 +23,12 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the worker imports this module: it loads only evidently's stack
+    import polars as pl
+
+    from mlops.config import Config
 
 # evidently's tests that flag p <= threshold; the others (z) flag p < threshold.
 _INCLUSIVE = {"ks", "chi2_homogeneity"}
@@ -48,8 +55,42 @@ def evidently_thresholds(family: list) -> dict[str, float]:
     return out
 
 
+def html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, families: list[list],
+             workdir: Path, out: Path) -> dict:
+    """Write the samples of both sides to ``workdir`` (Parquet); the job for the worker.
+
+    ``families`` are the checks' :class:`~mlops.drift_stats.ColumnDrift` lists (the feature
+    columns, the target), whose p-value cutoffs are computed apart (:func:`evidently_thresholds`).
+    """
+    rows, seed = config.drift.report_sample_rows, config.split.seed
+    columns = [c for family in families for c in family]
+    names = [c.column for c in columns]
+    paths = {}
+    for side, frame in (("reference", reference), ("current", current)):
+        path = workdir / f"{side}.parquet"
+        picked = frame.select(names)
+        (picked.sample(rows, seed=seed) if picked.height > rows else picked).write_parquet(path)
+        paths[side] = str(path)
+    return {
+        **paths,
+        "numeric": [c.column for c in columns if c.kind == "numeric"],
+        "categorical": [c.column for c in columns if c.kind == "categorical"],
+        "methods": {c.column: c.method for c in columns},
+        "thresholds": {name: value for family in families for name, value in evidently_thresholds(family).items()},
+        "drift_share": config.drift.drift_share,
+        "out": str(out),
+    }
+
+
 class HtmlReport:
-    """evidently's HTML report, built by a worker process started before the data is read."""
+    """evidently's HTML report, built by a worker process started before the data is read.
+
+    The worker runs at a lower CPU priority (nice +10): it takes what the drift check leaves idle,
+    so its import and report do not slow the decision. :meth:`send` hands it the job and returns at
+    once; :meth:`wait` (after the decision is written) waits at most a timeout, then stops it.
+    """
+
+    NICENESS = 10
 
     def __init__(self, enabled: bool):
         self.process = None
@@ -61,21 +102,40 @@ class HtmlReport:
                 [sys.executable, "-m", "mlops.drift_html"], env={**os.environ, "PYTHONPATH": path},
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, self.NICENESS)
+            except (AttributeError, OSError):  # not POSIX, or not allowed: it runs at normal priority
+                pass
 
-    def finish(self, job: dict | None, timeout: float = 600) -> str | None:
-        """Send the job (None cancels) and wait; return an error message or None."""
+    def send(self, job: dict | None) -> None:
+        """Hand the worker its job (None: no report) and return at once; it builds the report meanwhile."""
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.write(json.dumps(job) + "\n" if job else "\n")
+            self.process.stdin.flush()
+        except OSError:  # the worker is gone (BrokenPipeError): wait() says why
+            pass
+
+    def wait(self, timeout: float) -> str | None:
+        """Wait at most ``timeout`` seconds for the report; return an error message or None."""
         if self.process is None:
             return None
         try:
-            _, err = self.process.communicate(json.dumps(job) + "\n" if job else "\n", timeout=timeout)
+            _, err = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            return f"the evidently report took longer than {timeout:.0f}s and was stopped"
+            self.stop()
+            return f"the evidently report took longer than {timeout:g}s (drift.report_timeout_seconds) and was stopped"
         if self.process.returncode != 0:
             lines = [line for line in err.strip().splitlines() if line.strip()]
             return lines[-1] if lines else f"exit code {self.process.returncode}"
         return None
+
+    def stop(self) -> None:
+        """Stop the worker if it still runs (a failed check, or a report past its timeout)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
 
 
 def register_chi2_homogeneity() -> None:

@@ -21,6 +21,9 @@ from mlops.io import read_json
 
 # The model file inside a model folder (models/<version>/, registry versions, packages).
 MODEL_FILE = "model.skops"
+# Beside it, written by evaluate: the model's outputs on (a sample of) its held-out rows, the reference of
+# prediction drift (mlops.monitoring); older or unevaluated models have none.
+HOLDOUT_PREDICTIONS = "holdout_predictions.parquet"
 # A version id: UTC timestamp and short git SHA (new_version); the serving stack's ModelVersion pattern.
 VERSION_PATTERN = r"[0-9]{8}T[0-9]{6}Z-[0-9a-z]{1,40}"
 LIBRARIES = ("scikit-learn", "pandas", "polars", "numpy", "scipy", "skops", "pandera")

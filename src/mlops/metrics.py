@@ -70,6 +70,16 @@ def predict(pipeline: Pipeline, x, y_true, task: str, positive=None) -> Predicti
     return Predictions(y_true, y_pred, proba, classes, chosen)
 
 
+def model_outputs(pred: Predictions, task: str) -> np.ndarray:
+    """What prediction drift compares: P(positive) for binary, the label (as text) for multiclass, the value for
+    regression."""
+    if task == "binary":
+        return np.asarray(pred.positive_score, dtype=float)
+    if task == "multiclass":
+        return np.asarray([str(v) for v in pred.y_pred.tolist()], dtype=object)
+    return np.asarray(pred.y_pred, dtype=float)
+
+
 def compute(task: str, pred: Predictions) -> dict[str, float]:
     """Every metric of the task."""
     y_true, y_pred = pred.y_true, pred.y_pred

@@ -29,11 +29,13 @@ from mlops import s3
 from mlops.stores import LocalStore, S3Store, Store
 from mlops.config import Config
 from mlops.errors import DeployError, ModelError
-from mlops.lineage import MODEL_FILE
+from mlops.lineage import HOLDOUT_PREDICTIONS, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_FILES = (MODEL_FILE, "metadata.json", "metrics.json")
+MODEL_FILES = (MODEL_FILE, "metadata.json", "metrics.json", HOLDOUT_PREDICTIONS)
+# Written by evaluate, so a version registered before it ran (or by an older suite) may lack them.
+OPTIONAL_FILES = ("metrics.json", HOLDOUT_PREDICTIONS)
 
 
 class Registry:
@@ -102,9 +104,10 @@ class Registry:
     def fetch(self, version: str, dest: Path) -> Path:
         """Download a version's model files into ``dest``; return ``dest``."""
         self.metadata(version)
+        present = set(self.store.list(self._key("models", version)))
         for name in MODEL_FILES:
             key = self._key("models", version, name)
-            if name == "metrics.json" and self.store.read_text(key) is None:
+            if name in OPTIONAL_FILES and key not in present:
                 continue
             self.store.download(key, dest / name)
         return dest

@@ -15,17 +15,12 @@ import numpy as np
 import polars as pl
 
 from mlops.config import Config
-from mlops.data import Features, to_pandas
+from mlops.data import features_of, to_pandas
 from mlops.lineage import MODEL_FILE, read_metadata
 from mlops.metrics import compute, predict
 from mlops.model import load_model
 
 LATENCY_ROWS = 1000
-
-
-def features_of(metadata: dict) -> Features:
-    """The feature columns a model's lineage record names."""
-    return Features(tuple(metadata["features"]["numeric"]), tuple(metadata["features"]["categorical"]))
 
 
 def score(config: Config, frame: pl.DataFrame, model_dir: Path, label: str) -> dict:

@@ -25,11 +25,12 @@ from mlops.capture_decode import decode
 from mlops.champion import Champion
 from mlops.config import Config
 from mlops.contract import Contract, load_contract
-from mlops.data import Features, load, split
-from mlops.drift_stats import ColumnDrift, column_drift, drift_options
+from mlops.data import Features, load
+from mlops.drift_stats import column_drift, drift_options
 from mlops.errors import DataError
 from mlops.intervals import resample_counts, weighted_metrics
 from mlops.lineage import MODEL_FILE
+from mlops.monitoring import ModelChecks, holdout_outputs
 from mlops.metrics import Predictions, compute, positive_label
 from mlops.tasks import higher_is_better, tolerance
 from mlops.validation import cast_column
@@ -224,42 +225,28 @@ def performance(config: Config, frame: pl.DataFrame, classes: list, holdout_metr
 
 
 
-def _prediction_values(pred: Predictions, task: str) -> pl.DataFrame:
-    """A model's output as one column: P(positive) for binary, the label for multiclass, the value for regression."""
-    if task == "binary":
-        return pl.DataFrame({"prediction": pred.positive_score.astype(float)})
-    if task == "multiclass":
-        return pl.DataFrame({"prediction": [str(v) for v in pred.y_pred]})
-    return pl.DataFrame({"prediction": np.asarray(pred.y_pred, dtype=float)})
-
-
-def holdout_predictions(config: Config, champion: Champion, reference: pl.DataFrame, features: Features) -> Predictions:
-    """The champion's predictions on its held-out rows (the reference of prediction drift on traffic)."""
-    # pylint: disable-next=import-outside-toplevel  # scikit-learn and skops load only when a model is scored
-    from mlops.metrics import predict
-    from mlops.model import load_model  # pylint: disable=import-outside-toplevel  # same
-
-    parts = split(config, reference, features)
-    pipeline = load_model(champion.model_dir / MODEL_FILE)
-    return predict(pipeline, parts.x_test, parts.y_test.to_numpy(), config.task, config.data.positive_label)
-
 
 def served_checks(config: Config, champion: Champion, reference: pl.DataFrame, features: Features,
-                  captured: Captured, threshold: float) -> tuple[ColumnDrift | None, dict | None]:
-    """Prediction drift of what was served (vs the champion's held-out predictions) and performance on labels."""
+                  captured: Captured, threshold: float) -> ModelChecks:
+    """Prediction drift of what was served (vs the champion's held-out outputs) and performance on labels."""
     frame = captured.frame
     if champion.model_dir is None or not (champion.model_dir / MODEL_FILE).is_file() or not frame.height:
-        return None, None
-    reference_pred = holdout_predictions(config, champion, reference, features)
-    classes = list(reference_pred.classes)
+        return ModelChecks()
+    # pylint: disable-next=import-outside-toplevel  # scikit-learn and skops load only when a model is scored
+    from mlops.metrics import model_outputs
+    from mlops.model import load_model  # pylint: disable=import-outside-toplevel  # same
+
+    pipeline = load_model(champion.model_dir / MODEL_FILE)
+    held_out, origin = holdout_outputs(config, champion, reference, features, pipeline)
+    classes = [str(c) for c in getattr(pipeline, "classes_", [])]
     served = served_predictions(frame, classes, config.task, config.data.positive_label)
+    outputs = model_outputs(served, config.task)
     prediction = column_drift(
-        _prediction_values(reference_pred, config.task), _prediction_values(served, config.task),
+        held_out, pl.DataFrame({"prediction": outputs.tolist() if outputs.dtype == object else outputs}),
         {"prediction": "categorical" if config.task == "multiclass" else "numeric"},
         **{**drift_options(config.drift, threshold), "thresholds": {}})[0]
     holdout = (champion.metrics or {}).get("metrics", {})
-    return prediction, performance(config, frame, classes, holdout)
-
+    return ModelChecks(prediction, performance(config, frame, classes, holdout), origin)
 
 def labelled_rows(config: Config, source: str, reference: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     """Captured rows that have a label, as training rows: the features, the id, the time, the label as target.

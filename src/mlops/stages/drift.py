@@ -16,12 +16,20 @@ Outputs, in ``reports/``:
 - ``drift.md``: a Markdown summary (Jinja2) for PR bodies and job summaries;
 - ``drift.html``: evidently's ``DataDriftPreset`` report on a sample of each side.
 
-The decisions come from :mod:`mlops.drift_stats` on the full data (one vectorised pass); the
-evidently report runs in a worker process started first (:class:`mlops.drift_html.HtmlReport`),
-so its 3-5 s import overlaps the reading and the statistics. Exits 0 (no drift), 3 (drift found;
-0 with ``--exit-zero``) or 1 (error); the step output ``drifted`` is ``true`` or ``false`` and
-the summary goes to the job summary. Over 300 lines because the whole record is built here; with
-``compute: sagemaker`` :func:`run` takes it from :func:`mlops.remote.drift_job` instead.
+The decisions come from :mod:`mlops.drift_stats` on the full data (one vectorised pass) and
+:mod:`mlops.monitoring` (the champion scores a sample of current rows once, in a thread that
+starts by importing scikit-learn while polars reads; its held-out outputs are read from the model
+folder). drift.json and drift.md are written as soon as the decision is known; the evidently
+report, built meanwhile by a low-priority worker process started first
+(:class:`mlops.drift_html.HtmlReport`), is awaited afterwards for at most
+``drift.report_timeout_seconds``, and only its own fields (``html_status``, ``html_report``,
+``html_error``) are filled in then. Exits 0 (no drift), 3 (drift found; 0 with ``--exit-zero``)
+or 1 (error), whatever the report does; the step output ``drifted`` is ``true`` or ``false`` and
+the summary goes to the job summary.
+With ``drift.current: capture`` the current rows are the endpoint's captured traffic
+(:mod:`mlops.traffic`): prediction drift uses the predictions it served, performance the labels
+of ``labels.source``. Over 300 lines because the whole record is built here; with ``compute:
+sagemaker`` :func:`run` takes it from :func:`mlops.remote.drift_job` instead.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import logging
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,14 +49,13 @@ from mlops import jobs, remote
 from mlops.champion import Champion, for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
-from mlops.data import Dataset, Features, infer_features, load, load_many
-from mlops.drift_html import HtmlReport, evidently_thresholds
+from mlops.data import Dataset, Features, features_of, infer_features, load, load_many
+from mlops.drift_html import HtmlReport, html_job
 from mlops.drift_stats import ColumnDrift, column_drift, dataset_drift, drift_options
-from mlops.monitoring import model_checks, sample
+from mlops.monitoring import ModelChecks, model_checks, warm_up
 from mlops.errors import DataError, MlopsError
 from mlops.io import atomic_write_json, atomic_write_text, fingerprint_text
 from mlops.render import fit_comment, render
-from mlops.scoring import features_of
 from mlops.traffic import Captured, is_capture, load_captured, served_checks
 
 log = logging.getLogger(__name__)
@@ -111,27 +119,6 @@ def _column_kinds(features: Features) -> dict[str, str]:
     return kinds
 
 
-def _html_job(config: Config, reference: pl.DataFrame, current: pl.DataFrame, families: list[list[ColumnDrift]],
-              workdir: Path, out: Path) -> dict:
-    rows, seed = config.drift.report_sample_rows, config.split.seed
-    columns = [c for family in families for c in family]
-    names = [c.column for c in columns]
-    paths = {}
-    for side, frame in (("reference", reference), ("current", current)):
-        path = workdir / f"{side}.parquet"
-        sample(frame.select(names), rows, seed).write_parquet(path)
-        paths[side] = str(path)
-    return {
-        **paths,
-        "numeric": [c.column for c in columns if c.kind == "numeric"],
-        "categorical": [c.column for c in columns if c.kind == "categorical"],
-        "methods": {c.column: c.method for c in columns},
-        "thresholds": {name: value for family in families for name, value in evidently_thresholds(family).items()},
-        "drift_share": config.drift.drift_share,
-        "out": str(out),
-    }
-
-
 @dataclass
 class _Inputs:
     """What a check compares: both sides, their origin, and the model's view of the columns."""
@@ -178,44 +165,78 @@ def _target_drift(config: Config, inputs: _Inputs, threshold: float) -> ColumnDr
     return column_drift(reference, current, {target: kind}, **drift_options(config.drift, threshold))[0]
 
 
+def _model_expected(config: Config) -> bool:
+    """Whether a champion may exist (models/LATEST, or a registry), checked without downloading anything."""
+    uri = config.registry.uri
+    return (config.models_dir / "LATEST").is_file() or "://" in uri or Path(config.resolve(uri)).is_dir()
+
+
 def check_drift(config: Config, *, current_source: str | None = None, threshold: float | None = None,
-          html: bool | None = None) -> DriftResult:
-    """Run the drift check, write drift.json / drift.md / drift.html, return the result."""
+                html: bool | None = None) -> DriftResult:
+    """Run the drift check, write drift.json / drift.md, then wait (bounded) for drift.html; return the result.
+
+    The decision path overlaps its slow parts: scikit-learn's import and the champion's scoring run in
+    a thread while polars reads and reduces the columns (both release the GIL), and the evidently
+    worker runs at a lower priority. drift.json and drift.md are written as soon as the decision is
+    known (``html_status: pending``), then rewritten with the report's outcome only.
+    """
     started = time.perf_counter()
     settings = config.drift
     threshold = settings.threshold if threshold is None else threshold
     html = settings.report_html if html is None else html
     worker = HtmlReport(html)
-    job: dict | str | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-drift-model")
     try:
+        if _model_expected(config):
+            pool.submit(warm_up)
         with tempfile.TemporaryDirectory(prefix="mlops-drift-") as workdir:
             inputs = _load_inputs(config, current_source)
             loaded = time.perf_counter()
+            if inputs.captured is not None:  # what the endpoint served, and its labels
+                checks = pool.submit(served_checks, config, inputs.champion, inputs.reference.frame, inputs.features,
+                                     inputs.captured, threshold)
+            else:
+                checks = pool.submit(model_checks, config, inputs.champion, inputs.reference.frame,
+                                     inputs.current.frame, inputs.features, threshold)
             columns = column_drift(inputs.reference.frame, inputs.current.frame, _column_kinds(inputs.features),
                                    **drift_options(settings, threshold))
             target_drift = _target_drift(config, inputs, threshold)
             computed = time.perf_counter()
             if worker.process is not None:
-                job = _html_job(config, inputs.reference.frame, inputs.current.frame,
-                                [columns] + ([[target_drift]] if target_drift else []), Path(workdir),
-                                config.reports_dir / "drift.html")
+                worker.send(html_job(config, inputs.reference.frame, inputs.current.frame,
+                                     [columns] + ([[target_drift]] if target_drift else []), Path(workdir),
+                                     config.reports_dir / "drift.html"))
             sampled = time.perf_counter()
-            if inputs.captured is not None:
-                prediction, performance = served_checks(config, inputs.champion, inputs.reference.frame,
-                                                        inputs.features, inputs.captured, threshold)
-            else:
-                prediction, performance = model_checks(config, inputs.champion, inputs.reference.frame,
-                                                       inputs.current.frame, inputs.features, threshold)
-            scored = time.perf_counter()
-            html_error = worker.finish(job)
-            job = "done"
+            result = DriftResult(_record(config, inputs, columns, target_drift, checks.result(), threshold=threshold,
+                                         html_status="pending" if worker.process is not None else "off"), columns)
+            decided = time.perf_counter()
+            result.record["seconds"] = {
+                "load": round(loaded - started, 3), "statistics": round(computed - loaded, 3),
+                "report_sample": round(sampled - computed, 3), "model": round(decided - sampled, 3),
+                "decision": round(decided - started, 3), "decision_cpu": round(time.process_time(), 3)}
+            write_reports(config, result)  # the decision: nothing below changes it or the exit code
+            html_error = worker.wait(settings.report_timeout_seconds)  # at once without a worker
     finally:
-        if job != "done":
-            worker.finish(None, timeout=30)
-    if html_error:
-        log.warning("the evidently HTML report failed: %s", html_error)
+        worker.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+    if worker.process is not None:
+        if html_error:
+            log.warning("the evidently HTML report failed: %s", html_error)
+        result.record.update(html_report=None if html_error else "drift.html", html_error=html_error,
+                             html_status="failed" if html_error else "written")
+        result.record["seconds"].update(html_wait=round(time.perf_counter() - decided, 3))
+    result.record["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    write_reports(config, result)
+    return result
+
+
+def _record(config: Config, inputs: _Inputs, columns: list[ColumnDrift], target_drift: ColumnDrift | None,
+            checks: ModelChecks, *, threshold: float, html_status: str) -> dict:
+    """drift.json's content: the decision, what it compared, the settings; the HTML report still ``pending``."""
+    settings = config.drift
     dataset = dataset_drift(columns, settings.drift_share, settings.correction)
     relative = [os.path.relpath(s, config.root) if "://" not in s else s for s in inputs.sources]
+    performance = checks.performance
     triggers = [name for name, fired in (("dataset drift", dataset["drifted"]),
                                          ("performance drop", (performance or {}).get("drifted", False))) if fired]
     insufficient = None
@@ -223,7 +244,7 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
         insufficient = (f"{inputs.current.rows} current rows, fewer than drift.min_rows {settings.min_rows}: "
                         "nothing is decided and no retrain is proposed until more data arrives")
         triggers = []
-    record = {
+    return {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "drifted": bool(triggers),
         "triggers": triggers,
@@ -248,18 +269,13 @@ def check_drift(config: Config, *, current_source: str | None = None, threshold:
         "dataset_drift": dataset,
         "columns": [c.to_dict() for c in columns],
         "target_drift": target_drift.to_dict() if target_drift else None,
-        "prediction_drift": prediction.to_dict() if prediction else None,
-        "performance": performance,
-        "html_report": None if (not html or html_error) else "drift.html",
-        "html_error": html_error,
-        "seconds": {"load": round(loaded - started, 3), "statistics": round(computed - loaded, 3),
-                    "report_sample": round(sampled - computed, 3), "model": round(scored - sampled, 3),
-                    "html_wait": round(time.perf_counter() - scored, 3),
-                    "total": round(time.perf_counter() - started, 3)},
+        "prediction_drift": {**checks.prediction.to_dict(), "reference": checks.reference} if checks.prediction
+        else None,
+        "performance": checks.performance,
+        "html_report": None,
+        "html_error": None,
+        "html_status": html_status,
     }
-    result = DriftResult(record, columns)
-    write_reports(config, result)
-    return result
 
 
 def _strength(column: dict) -> float:
@@ -278,11 +294,11 @@ def render_markdown(record: dict) -> str:
 
 
 def write_reports(config: Config, result: DriftResult) -> None:
-    """drift.json and drift.md (and no stale drift.html when none was written)."""
+    """drift.json and drift.md (and no stale drift.html once none will be written)."""
     reports = config.reports_dir
     atomic_write_json(reports / "drift.json", result.record)
     atomic_write_text(reports / "drift.md", render_markdown(result.record))
-    if not result.record["html_report"]:
+    if not result.record["html_report"] and result.record.get("html_status") != "pending":
         stale = reports / "drift.html"
         if stale.exists():
             stale.unlink()

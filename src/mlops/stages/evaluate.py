@@ -4,7 +4,9 @@ Input: a model folder (default: ``models/LATEST``, or ``--model``), the config a
 (refused before anything is written when it breaks the data contract).
 Output: ``reports/metrics.json`` (every metric of the task, confusion matrix, predict latency
 per 1,000 rows, lineage summary), plots under ``reports/plots/``, and a copy of the metrics in
-the model folder (``metrics.json``) so the model carries its scores.
+the model folder (``metrics.json``) so the model carries its scores, with its outputs on the
+held-out rows (``holdout_predictions.parquet``, at most ``drift.model_sample_rows`` of them): the
+reference that prediction drift compares production outputs with.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+
 from mlops.config import Config
 from mlops.context import Context, Result
 from mlops.data import Dataset, split
-from mlops.io import atomic_write_json
-from mlops.lineage import MODEL_FILE, read_metadata, resolve_model_dir
+from mlops.io import atomic_path, atomic_write_json
+from mlops.lineage import HOLDOUT_PREDICTIONS, MODEL_FILE, read_metadata, resolve_model_dir
 from mlops.errors import DataError
-from mlops.metrics import compute, confusion_record, predict, undefined_reason
+from mlops.metrics import Predictions, compute, confusion_record, model_outputs, predict, undefined_reason
 from mlops.model import load_model
 from mlops.plots import make_plots
 from mlops.scoring import features_of, latency, latency_batch
@@ -67,6 +72,18 @@ def evaluate(config: Config, dataset: Dataset, model_dir: Path) -> dict:
         record["confusion_matrix"] = confusion_record(pred)
     atomic_write_json(out / "metrics.json", record)
     atomic_write_json(model_dir / "metrics.json", record)
+    write_holdout_predictions(config, pred, model_dir / HOLDOUT_PREDICTIONS)
     log.info("evaluated %s on %s rows: %s=%.4f", metadata["version"], len(parts.y_test),
              config.primary_metric, scores[config.primary_metric])
     return record
+
+
+def write_holdout_predictions(config: Config, pred: Predictions, path: Path) -> None:
+    """The model's outputs on at most ``drift.model_sample_rows`` held-out rows (seeded), for prediction drift."""
+    outputs = model_outputs(pred, config.task)
+    rows = config.drift.model_sample_rows
+    if len(outputs) > rows:
+        outputs = outputs[np.sort(np.random.default_rng(config.split.seed).choice(len(outputs), rows, replace=False))]
+    frame = pl.DataFrame({"prediction": outputs.tolist() if outputs.dtype == object else outputs})
+    with atomic_path(path) as temp:
+        frame.write_parquet(temp)
