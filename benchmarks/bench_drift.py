@@ -186,6 +186,29 @@ def bench_check(config_path: Path, rows: int) -> dict:
     return {**run, "decision": run["watched"], "exit": run["result"].returncode, "record": record}
 
 
+def bench_captured(config_path: Path, rows: int) -> dict:
+    """The same check with the current rows as an endpoint's captured traffic (one CSV request per row)."""
+    from bench_capture import _write  # pylint: disable=import-outside-toplevel  # only with --captured
+
+    workdir = config_path.parent
+    folder = workdir / f"capture-{rows}"
+    if not folder.exists():
+        print(f"writing {rows:,} captured requests (once; cached in {folder}) ...", flush=True)
+        current = pl.read_parquet(workdir / yaml.safe_load(config_path.read_text(encoding="utf-8"))["drift"]["current"])
+        features = [c for c in current.columns if c not in (TARGET, ID_COLUMN, TIME_COLUMN)]
+        _write(folder, current.select(features), 10, "csv")
+    reports = workdir / f"reports-{rows}"
+    env = {"MLOPS_MODELS_DIR": str(workdir / f"models-{rows}"), "MLOPS_REPORTS_DIR": str(reports)}
+    for name in ("drift.json", "drift.md"):
+        (reports / name).unlink(missing_ok=True)
+    run = measure([PYTHON, "-m", "mlops", "--config", str(config_path), "-q", "drift", "--current",
+                   f"capture:{folder.name}"], env, watch=reports / "drift.md")
+    if run["result"].returncode not in (0, 3):
+        raise SystemExit(f"drift check on captured traffic failed:\n{run['result'].stderr}")
+    record = json.loads((reports / "drift.json").read_text(encoding="utf-8"))
+    return {**run, "decision": run["watched"], "record": record}
+
+
 def bench_evidently(record: dict, config_path: Path) -> dict:
     """evidently's DataDriftPreset on the full data, in its own process."""
     workdir = config_path.parent
@@ -386,6 +409,8 @@ def main() -> int:
     parser.add_argument("--skip-evidently", action="store_true", help="do not run evidently on the full data")
     parser.add_argument("--skip-quality", action="store_true", help="do not run the false-alarm study")
     parser.add_argument("--skip-speed", action="store_true", help="run only the false-alarm study")
+    parser.add_argument("--captured", action="store_true",
+                        help="also check the current rows as captured traffic (SageMaker data-capture JSON Lines)")
     parser.add_argument("--repeats", default="100:100,300:100,1000:100,3000:50,10000:50,100000:20,1000000:5",
                         help="size:splits pairs for the false-alarm study")
     parser.add_argument("--evidently-max-rows", type=int, default=3000,
@@ -427,6 +452,15 @@ def speed(args: argparse.Namespace) -> None:
     print(f"HTML report: {record['html_report'] or record['html_error']}; prediction drift reference: "
           f"{(record['prediction_drift'] or {}).get('reference')}")
     print("drifted columns:", [c["column"] for c in record["columns"] if c["drifted"]])
+    if args.captured:
+        captured = bench_captured(config_path, args.rows)
+        inner, capture = captured["record"]["seconds"], captured["record"]["capture"]
+        same = [c["column"] for c in captured["record"]["columns"] if c["drifted"]] == \
+            [c["column"] for c in record["columns"] if c["drifted"]]
+        print(f"\n== the same check on captured traffic ({capture['events']:,} requests, {capture['files']} JSON "
+              f"Lines files) ==\ndecision path {captured['decision']:.2f} s (reading and decoding the capture: "
+              f"load {inner['load']:.2f} s), wall {captured['wall']:.2f} s, peak RSS {captured['peak_mb']:.0f} MB, "
+              f"same drifted columns as on Parquet: {same}")
     if args.skip_evidently:
         return
     theirs = bench_evidently(record, config_path)

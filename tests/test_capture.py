@@ -242,3 +242,17 @@ def test_retrain_trains_on_the_labelled_captured_rows(project, served):
     assert rows.schema["default"] == pl.Int64 and rows.schema["application_date"] == pl.Datetime("us")
     assert not [c for c in rows.columns if c.startswith("_")]
     assert project.run("validate")[0] == 0  # the merged config trains from exactly these rows
+
+
+def test_requests_without_the_id_and_time_columns_are_not_contract_breaks(project):
+    """The id and time columns are optional in a request: traffic without them is not counted as breaking rows."""
+    assert project.run("train")[0] == 0
+    current = generate(300, seed=44, start="2024-07-01", days=31).drop(columns=["loan_id", "application_date"])
+    _serve(project, current, Writer(str(project.root / "capture"), "test-project-serve"), json_every=10**9)
+    _capture_config(project)
+    (project.root / "data/labels.csv").write_text("id,label\nnot-a-request,1\n", encoding="utf-8")
+    code, out, err = project.run("drift", "--no-html", "--exit-zero")
+    assert code == 0, out + err
+    record = json.loads((project.root / "reports/drift.json").read_text())
+    assert record["capture"]["rows"] == 300 and record["capture"]["invalid_rows"] == 0
+    assert record["performance"]["labels"]["matched_by"] == "the capture's inferenceId"

@@ -117,9 +117,9 @@ def load_captured(config: Config, source: str, reference: pl.DataFrame, features
     events = capture.read_events(files)
     columns = list(contract.columns) if contract else list(reference.columns)
     traffic = decode(events, features, set(columns), config.task == "regression")
-    keep = list(dict.fromkeys(c for c in [*features, config.data.id_column] if c))
-    if config.data.time_column and config.data.time_column in traffic.rows.columns:
-        keep.append(config.data.time_column)  # the request's own time, when it carried one
+    # The id and the time travel with the features when the callers send them (the serving code accepts both).
+    extra = [c for c in (config.data.id_column, config.data.time_column) if c and c in traffic.rows.columns]
+    keep = list(dict.fromkeys([*features, *extra]))
     frame, bad, problems = _row_problems(traffic.rows, contract, reference, keep)
     unusable_events = sum(traffic.problems.values())
     record = {
