@@ -89,9 +89,13 @@ def _traffic(config: Config, target: Target, location: str, release: Release):
         time.sleep(POLL_SECONDS)
 
 
+# pylint: disable-next=too-many-arguments  # one per fact the read-out needs
 def read_out(config: Config, target: Target, outputs: dict, release: Release, old: str | None,
-             started: datetime) -> dict:
-    """Requests, errors, latency and predictions per version; raise CanaryFailed over the shift gate."""
+             started: datetime, *, gate: bool = True) -> dict:
+    """Requests, errors, latency and predictions per version; raise CanaryFailed over the shift gate.
+
+    ``gate`` False reports only: a rollback goes back to what served before, however far it moved.
+    """
     endpoint, destination = outputs.get("EndpointName"), outputs.get("CaptureDestination")
     if not destination or config.deploy.environments[target.environment].capture_percent == 0 \
             or not config.capture.enabled:
@@ -122,7 +126,8 @@ def read_out(config: Config, target: Target, outputs: dict, release: Release, ol
         shift = column_drift(scores[old], scores[release.version], {"prediction": kind},
                              threshold=limit or float("inf"), small_sample_rows=0)[0]
         record["shift"] = {"method": shift.method, "value": shift.value}
-        record["passed"] = limit is None or not shift.drifted
+        record["passed"] = limit is None or not gate or not shift.drifted
+        record["gated"] = gate
     else:
         record["note"] = ("no captured traffic of the new version yet" if not new_rows
                           else "no captured traffic of a previous version to compare with")

@@ -173,7 +173,7 @@ def roll_out(config: Config, target: Target, registry: Registry, release: Releas
     outputs = stack_outputs(describe_stack(cf, stack))
     try:
         evidence = _smoke(config, target, outputs, release)
-        canary = read_out(config, target, outputs, release, serving_before, started_at)
+        canary = read_out(config, target, outputs, release, serving_before, started_at, gate=rollback_of is None)
     except (SmokeFailed, ClientError, BotoCoreError) as failure:
         undone = _undo(cf, stack, action, before, timeout, template)
         registry.record_failure(version, environment, str(failure))
