@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -28,12 +29,13 @@ from mlops.contract import Contract, load_contract
 from mlops.data import Features, load
 from mlops.drift_stats import column_drift, drift_options
 from mlops.errors import DataError
-from mlops.intervals import resample_counts, weighted_metrics
 from mlops.lineage import MODEL_FILE
 from mlops.monitoring import ModelChecks, holdout_outputs
-from mlops.metrics import Predictions, compute, positive_label
 from mlops.tasks import higher_is_better, tolerance
 from mlops.validation import cast_column
+
+if TYPE_CHECKING:  # scikit-learn (behind metrics) loads only when something is scored
+    from mlops.metrics import Predictions
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,8 @@ def load_captured(config: Config, source: str, reference: pl.DataFrame, features
 
 def served_predictions(frame: pl.DataFrame, classes: list, task: str, positive, y_true=None) -> Predictions:
     """What the endpoint answered for ``frame``'s rows, as :class:`~mlops.metrics.Predictions` (labels as text)."""
+    from mlops.metrics import Predictions, positive_label  # pylint: disable=import-outside-toplevel  # see above
+
     y_true = np.zeros(frame.height) if y_true is None else np.asarray(y_true)
     if task == "regression":
         return Predictions(y_true, frame.get_column("_prediction").to_numpy(), None, ())
@@ -186,6 +190,8 @@ def join_labels(config: Config, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict
 
 
 def _interval(task: str, pred: Predictions, metric: str, confidence: float, resamples: int) -> tuple[float, float]:
+    from mlops.intervals import resample_counts, weighted_metrics  # pylint: disable=import-outside-toplevel
+
     values = np.concatenate([weighted_metrics(task, pred)(w)[metric] for w in resample_counts(len(pred.y_true),
                                                                                               resamples, seed=0)])
     values = values[~np.isnan(values)]
@@ -210,6 +216,8 @@ def performance(config: Config, frame: pl.DataFrame, classes: list, holdout_metr
     if joined.height < 2:
         out["note"] = "too few labelled rows to score"
         return out
+    from mlops.metrics import compute  # pylint: disable=import-outside-toplevel  # scikit-learn only to score
+
     label = joined.get_column("label")
     y_true = label.cast(pl.Float64).to_numpy() if config.task == "regression" else label.cast(pl.String).to_numpy()
     pred = served_predictions(joined, classes, config.task, config.data.positive_label, y_true)
