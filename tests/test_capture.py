@@ -156,7 +156,7 @@ def test_a_label_only_drop_is_the_trigger(project):
     """Same feature distribution, labels that no longer follow the model: performance drop alone fires."""
     assert project.run("train")[0] == 0
     assert project.run("evaluate")[0] == 0
-    current = generate(800, seed=61, start="2024-07-01", days=31)
+    current = generate(300, seed=61, start="2024-07-01", days=31)
     _serve(project, current, Writer(str(project.root / "capture"), "test-project-serve"), batch=1, json_every=10**9)
     labels = current[["default"]].assign(id=[f"batch-{i}" for i in range(len(current))])
     labels["label"] = 1 - labels["default"]  # the world changed: every label flipped

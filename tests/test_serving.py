@@ -393,12 +393,25 @@ def test_serve_removes_its_temporary_folders_on_sigterm(packaged, tmp_path):
             except OSError:
                 time.sleep(0.2)
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mlops-")], "serve made no temp folders"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=b"not,a,row", headers={
+            "Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": "req-42"})
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(request, timeout=30)  # pylint: disable=consider-using-with  # it raises
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("mlops-")]
+    # make serve captured the request, in SageMaker's format, under capture.local_dir
+    config = packaged["config"]
+    (captured,) = Path(config.resolve("capture")).rglob("*.jsonl")
+    assert f"/{config.project}-serve/AllTraffic/" in captured.as_posix()
+    event = json.loads(captured.read_text(encoding="utf-8").splitlines()[-1])
+    assert event["captureData"]["endpointInput"] == {"observedContentType": "text/csv", "mode": "INPUT",
+                                                     "data": "not,a,row", "encoding": "CSV"}
+    assert event["eventMetadata"]["inferenceId"] == "req-42"
+    assert "error" in json.loads(event["captureData"]["endpointOutput"]["data"])
 
 
 def test_serve_on_a_busy_port_names_the_port_and_the_fix(packaged, tmp_path):
