@@ -1,16 +1,18 @@
 """Refresh the retrain pull request's body (``cml pr create`` leaves an open PR's body as it was).
 
-Run by actions/retrain with python3 (stdlib only). Environment: GITHUB_REPOSITORY, GITHUB_API_URL,
-GH_TOKEN, PR_URL (what cml printed), BODY_FILE (the latest drift summary). PATCHes the PR's body.
+Run by actions/retrain with python3, through the suite's ``mlops.github`` (standard library only).
+Environment: GITHUB_REPOSITORY, GITHUB_API_URL, GH_TOKEN, PR_URL (what cml printed), BODY_FILE
+(the latest drift summary). PATCHes the PR's body.
 """
 
-import json
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # the suite's own package (stdlib-only part)
+
+from mlops.github import ApiError, api  # noqa: E402  # pylint: disable=wrong-import-position
 
 
 def main() -> int:
@@ -21,15 +23,9 @@ def main() -> int:
         return 1
     number, repository = match.group(1), os.environ["GITHUB_REPOSITORY"]
     body = Path(os.environ["BODY_FILE"]).read_text(encoding="utf-8")[:65_000]
-    request = urllib.request.Request(
-        f"{os.environ.get('GITHUB_API_URL', 'https://api.github.com')}/repos/{repository}/pulls/{number}",
-        data=json.dumps({"body": body}).encode(), method="PATCH",
-        headers={"Authorization": f"Bearer {os.environ['GH_TOKEN']}", "Accept": "application/vnd.github+json",
-                 "X-GitHub-Api-Version": "2022-11-28", "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30):
-            pass
-    except (urllib.error.URLError, OSError) as error:
+        api("PATCH", f"/repos/{repository}/pulls/{number}", os.environ["GH_TOKEN"], {"body": body}, timeout=30)
+    except ApiError as error:
         print(f"::error title=retrain::could not refresh the body of PR #{number}: {error}")
         return 1
     print(f"refreshed the body of PR #{number}")
