@@ -26,6 +26,8 @@ from mlops.capture_decode import decode
 from mlops.config import Config
 from mlops.console import say
 from mlops.drift_stats import column_drift
+from mlops.metrics import model_outputs
+from mlops.monitoring import output_frame
 from mlops.release import Release
 from mlops.scoring import features_of
 from mlops.smoke import SmokeFailed
@@ -39,14 +41,10 @@ class CanaryFailed(SmokeFailed):
 
 
 def _scores(frame: pl.DataFrame, classes: list, task: str, positive) -> pl.DataFrame:
+    """What prediction drift compares (:func:`~mlops.metrics.model_outputs`) of the served rows."""
     if not frame.height or (task != "regression" and not classes):
         return pl.DataFrame(schema={"prediction": pl.String if task == "multiclass" else pl.Float64})
-    if task == "regression":
-        return pl.DataFrame({"prediction": frame.get_column("_prediction").cast(pl.Float64)})
-    pred = served_predictions(frame, classes, task, positive)
-    if task == "binary":
-        return pl.DataFrame({"prediction": pred.positive_score.astype(float)})
-    return pl.DataFrame({"prediction": [str(v) for v in pred.y_pred]})
+    return output_frame(model_outputs(served_predictions(frame, classes, task, positive), task))
 
 
 def _distribution(scores: pl.DataFrame, task: str) -> dict:
@@ -78,8 +76,8 @@ def _traffic(config: Config, target: Target, location: str, release: Release):
     meta = release.metadata
     features = features_of(meta).all
     deadline = time.monotonic() + (0 if target.emulator or target.emulated else config.deploy.canary_wait_seconds)
+    s3_client = target.client("s3")
     while True:
-        s3_client = target.client("s3")
         events = read_events(list_window(location, window_start(config.drift.window_days), s3_client=s3_client),
                              s3_client)
         traffic = decode(events, features, set(features) | ({config.data.id_column} - {None}),

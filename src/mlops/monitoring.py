@@ -54,7 +54,8 @@ def warm_up() -> None:
     import mlops.model
 
 
-def _frame(outputs: np.ndarray) -> pl.DataFrame:
+def output_frame(outputs: np.ndarray) -> pl.DataFrame:
+    """A model's outputs (:func:`~mlops.metrics.model_outputs`) as the one-column frame prediction drift compares."""
     return pl.DataFrame({"prediction": outputs.tolist() if outputs.dtype == object else outputs})
 
 
@@ -88,7 +89,7 @@ def holdout_outputs(config: Config, champion: Champion, reference: pl.DataFrame,
         rows, origin = reference, "reference rows"
     rows = sample(rows.select(features.all), settings.model_sample_rows, seed)
     pred = predict(pipeline, to_pandas(rows), np.zeros(rows.height), config.task, config.data.positive_label)
-    return _frame(model_outputs(pred, config.task)), (
+    return output_frame(model_outputs(pred, config.task)), (
         f"the champion's outputs on {rows.height:,} {origin}, scored now (the model has no {HOLDOUT_PREDICTIONS}; "
         "`make evaluate` records it)")
 
@@ -112,7 +113,7 @@ def model_checks(config: Config, champion: Champion, reference: pl.DataFrame, cu
     cur_pred = predict(pipeline, to_pandas(cur_rows, features.all), y_cur, config.task, config.data.positive_label)
     ref_frame, origin = holdout_outputs(config, champion, reference, features, pipeline)
     prediction = column_drift(
-        ref_frame, _frame(model_outputs(cur_pred, config.task)),
+        ref_frame, output_frame(model_outputs(cur_pred, config.task)),
         {"prediction": "categorical" if config.task == "multiclass" else "numeric"},
         **{**drift_options(settings, threshold), "thresholds": {}},
     )[0]

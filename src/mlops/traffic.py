@@ -30,7 +30,7 @@ from mlops.data import Features, load
 from mlops.drift_stats import column_drift, drift_options
 from mlops.errors import DataError
 from mlops.lineage import MODEL_FILE
-from mlops.monitoring import ModelChecks, holdout_outputs
+from mlops.monitoring import ModelChecks, holdout_outputs, output_frame
 from mlops.tasks import higher_is_better, tolerance
 from mlops.validation import cast_column
 
@@ -248,9 +248,8 @@ def served_checks(config: Config, champion: Champion, reference: pl.DataFrame, f
     held_out, origin = holdout_outputs(config, champion, reference, features, pipeline)
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
     served = served_predictions(frame, classes, config.task, config.data.positive_label)
-    outputs = model_outputs(served, config.task)
     prediction = column_drift(
-        held_out, pl.DataFrame({"prediction": outputs.tolist() if outputs.dtype == object else outputs}),
+        held_out, output_frame(model_outputs(served, config.task)),
         {"prediction": "categorical" if config.task == "multiclass" else "numeric"},
         **{**drift_options(config.drift, threshold), "thresholds": {}})[0]
     holdout = (champion.metrics or {}).get("metrics", {})
