@@ -27,6 +27,7 @@ import base64
 import io
 import json
 import logging
+import random
 import re
 import threading
 import uuid
@@ -37,7 +38,6 @@ from pathlib import Path
 import polars as pl
 
 from mlops import s3
-from mlops.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,7 @@ class Writer:
         self._lock = threading.Lock()
         self._lines: list[str] = []
         self._file: tuple[str, Path] | None = None  # (hour, path) of the local file being appended to
-        self._seed = uuid.uuid4().int
-
-    def _keep(self) -> bool:
-        if self.sampling >= 1.0:
-            return True
-        self._seed = (self._seed * 6364136223846793005 + 1442695040888963407) % 2**64
-        return (self._seed >> 11) / 2**53 < self.sampling
+        self._random = random.Random()
 
     def record(self, request: bytes, request_type: str, response: bytes, response_type: str,
                inference_id: str | None = None) -> None:
@@ -131,7 +125,7 @@ class Writer:
         line = json.dumps(event(request, request_type, response, response_type, inference_id=inference_id,
                                 when=when), separators=(",", ":"))
         with self._lock:
-            if not self._keep():
+            if self.sampling < 1.0 and self._random.random() >= self.sampling:
                 return
             self.written += 1
             if not s3.is_s3(self.destination):
@@ -202,16 +196,6 @@ class Events:
     bad_examples: list[str] = field(default_factory=list)
 
 
-def _read_bytes(location: str, s3_client=None) -> bytes:
-    if not s3.is_s3(location):
-        return Path(location).read_bytes()
-    bucket, key = s3.parse(location)
-    try:
-        return (s3_client or s3.client()).get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds
-        raise DataError(f"cannot read capture file {location}: {exc}. Check the URI and your AWS credentials") from None
-
-
 def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
     data, meta = pl.col("captureData"), pl.col("eventMetadata")
     parts = []
@@ -251,7 +235,7 @@ def read_events(files: list[str], s3_client=None) -> Events:
     events = Events(pl.DataFrame(), list(files))
     frames = []
     for location in files:
-        blob = _read_bytes(location, s3_client)
+        blob = s3.read(location, s3_client) if s3.is_s3(location) else Path(location).read_bytes()
         if not blob.strip():
             continue
         try:

@@ -1,7 +1,8 @@
 """S3 addresses and objects: parse ``s3://bucket/key``, list a prefix, fetch an object (at a version).
 
 Input: ``s3://`` URIs; boto3 finds credentials and honours ``AWS_ENDPOINT_URL`` (emulators).
-Output: ``(bucket, key)`` pairs, object listings with size, ETag and VersionId, and local copies.
+Output: ``(bucket, key)`` pairs, object listings with size, ETag and VersionId, object bytes and
+local copies.
 Failures become :class:`~mlops.errors.DataError` saying which URI could not be read.
 """
 
@@ -63,6 +64,15 @@ def list_objects(uri: str, suffixes: tuple[str, ...] | None = None, *, versions:
         return found
     except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds: all mean unreadable
         raise DataError(f"cannot list {uri}: {exc}. Check the URI and your AWS credentials") from None
+
+
+def read(uri: str, s3_client=None) -> bytes:
+    """One object's bytes."""
+    bucket, key = parse(uri)
+    try:
+        return (s3_client or client()).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore raises many kinds
+        raise DataError(f"cannot read {uri}: {exc}. Check the URI and your AWS credentials") from None
 
 
 def download(uri: str, dest: Path, version_id: str | None = None) -> Path:
