@@ -198,8 +198,8 @@ def _fast_csv(events: pl.DataFrame, features: list[str], columns: set[str],
     first = lines.get_column("lines").list.first()
     maybe = first.filter(first.str.split_exact(",", 1).struct.field("field_0").str.strip_chars().is_in(list(columns)))
     headers = {line: names for line in maybe.unique().to_list() if (names := _header(line, columns))}
-    lines = lines.with_columns(pl.col("lines").list.first().replace_strict(
-        list(headers), list(headers), default=None, return_dtype=pl.String).alias("header"))
+    opening = pl.col("lines").list.first()
+    lines = lines.with_columns(pl.when(opening.is_in(list(headers))).then(opening).alias("header"))
     body = lines.with_columns(pl.when(pl.col("header").is_not_null()).then(pl.col("lines").list.slice(1))
                               .otherwise(pl.col("lines")).alias("lines")).explode("lines")
     body = body.filter(pl.col("lines").str.strip_chars("\r ").str.len_chars() > 0)
