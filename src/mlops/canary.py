@@ -25,11 +25,11 @@ from mlops.capture import list_window, read_events, window_start
 from mlops.capture_decode import decode
 from mlops.config import Config
 from mlops.console import say
+from mlops.data import features_of
 from mlops.drift_stats import column_drift
 from mlops.metrics import model_outputs
 from mlops.monitoring import output_frame
 from mlops.release import Release
-from mlops.scoring import features_of
 from mlops.smoke import SmokeFailed
 from mlops.traffic import served_predictions
 

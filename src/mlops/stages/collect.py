@@ -34,10 +34,9 @@ from mlops import sources
 from mlops.champion import for_reference, training_sources
 from mlops.config import Config
 from mlops.context import Context, Result
-from mlops.data import Dataset, holdout_mask, infer_features, load, load_many
+from mlops.data import Dataset, features_of, holdout_mask, infer_features, load
 from mlops.errors import DataError
 from mlops.io import atomic_path, atomic_write_json, fingerprint_files, sha256_file
-from mlops.scoring import features_of
 from mlops.traffic import is_capture, labelled_rows
 from mlops.manifest import DataFile, build_manifest, staged_paths, time_range, write_manifest
 
@@ -54,10 +53,14 @@ def run(ctx: Context, current: str | None = None) -> Result:
         time_column = config.data.time_column
         files = []
         champion = for_reference(config)
+        captured = is_capture(current_source)
+        reference = collect_files(training_sources(config, champion), "reference", workdir, time_column) \
+            if config.retrain.window == "reference_plus_current" or captured else []
         if config.retrain.window == "reference_plus_current":
-            files += collect_files(training_sources(config, champion), "reference", workdir, time_column)
-        current_location = _captured_file(config, current_source, champion, staged.parent) \
-            if is_capture(current_source) else config.resolve(current_source)
+            files += reference
+        # Captured traffic: read once with the reference (its dtypes) in hand, written beside the manifest.
+        current_location = _captured_file(config, current_source, champion, reference, staged.parent) \
+            if captured else config.resolve(current_source)
         files += collect_files([current_location], "current", workdir, time_column)
         files, window = _window(config, files)
         if not any(f.role == "current" for f, _, _ in files):
@@ -89,11 +92,11 @@ def run(ctx: Context, current: str | None = None) -> Result:
     return Result(message=f"Collected {frame.height} rows from {len(files)} file(s) -> {staged}")
 
 
-def _captured_file(config: Config, source: str, champion, folder: Path) -> str:
-    """The labelled captured rows as a Parquet file beside the staged manifest."""
-    reference = load_many(training_sources(config, champion), label="reference (the champion's training data)").frame
-    features = features_of(champion.metadata).all if champion.metadata else infer_features(config, reference).all
-    rows = labelled_rows(config, source, reference, features)
+def _captured_file(config: Config, source: str, champion, reference: list, folder: Path) -> str:
+    """The labelled captured rows as a Parquet file beside the staged manifest (``reference``: its collected files)."""
+    frame = pl.concat([f for _, f, _ in reference], how="diagonal_relaxed")
+    features = features_of(champion.metadata).all if champion.metadata else infer_features(config, frame).all
+    rows = labelled_rows(config, source, frame, features)
     path = folder / "captured.parquet"
     with atomic_path(path) as temp:
         rows.write_parquet(temp)
