@@ -171,14 +171,28 @@ def paired_bootstrap(task: str, champion: Predictions, challenger: Predictions, 
             champ, chall = champ_fn(weights), chall_fn(weights)
             for name, values in chall.items():
                 deltas.setdefault(name, []).append(values - champ[name])
-    tail = (1.0 - confidence) / 2 * 100
     out = {}
     for name, parts in deltas.items():
-        delta = np.concatenate(parts)
-        delta = delta[~np.isnan(delta)]
-        if delta.size < resamples // 2:  # mostly undefined (e.g. one class): no interval
-            out[name] = {"ci_low": float("nan"), "ci_high": float("nan"), "se": float("nan")}
-            continue
-        low, high = np.percentile(delta, [tail, 100 - tail])
-        out[name] = {"ci_low": float(low), "ci_high": float(high), "se": float(delta.std(ddof=1))}
+        low, high, se = _percentile_interval(np.concatenate(parts), resamples, confidence)
+        out[name] = {"ci_low": low, "ci_high": high, "se": se}
     return out
+
+
+def _percentile_interval(values: np.ndarray, resamples: int, confidence: float) -> tuple[float, float, float]:
+    """(low, high, standard error) of resampled values; nan when mostly undefined (e.g. one class)."""
+    values = values[~np.isnan(values)]
+    if values.size < resamples // 2:
+        return float("nan"), float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high), float(values.std(ddof=1))
+
+
+def bootstrap_interval(task: str, pred: Predictions, metric: str, *, resamples: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """The percentile interval of one model's ``metric`` over resamples of its rows (nan when mostly undefined)."""
+    metrics = weighted_metrics(task, pred)
+    with threadpool_limits(1, user_api="blas"):
+        values = np.concatenate([metrics(weights)[metric]
+                                 for weights in resample_counts(len(pred.y_true), resamples, seed)])
+    return _percentile_interval(values, resamples, confidence)[:2]

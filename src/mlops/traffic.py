@@ -189,19 +189,6 @@ def join_labels(config: Config, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict
     return joined, record
 
 
-def _interval(task: str, pred: Predictions, metric: str, confidence: float, resamples: int) -> tuple[float, float]:
-    from mlops.intervals import resample_counts, weighted_metrics  # pylint: disable=import-outside-toplevel
-
-    values = np.concatenate([weighted_metrics(task, pred)(w)[metric] for w in resample_counts(len(pred.y_true),
-                                                                                              resamples, seed=0)])
-    values = values[~np.isnan(values)]
-    if values.size < resamples // 2:
-        return float("nan"), float("nan")
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def performance(config: Config, frame: pl.DataFrame, classes: list, holdout_metrics: dict) -> dict | None:
     """The served predictions' primary metric on the labelled rows, its interval, and the gate."""
     if not config.labels.source:
@@ -216,13 +203,16 @@ def performance(config: Config, frame: pl.DataFrame, classes: list, holdout_metr
     if joined.height < 2:
         out["note"] = "too few labelled rows to score"
         return out
-    from mlops.metrics import compute  # pylint: disable=import-outside-toplevel  # scikit-learn only to score
+    # pylint: disable-next=import-outside-toplevel  # scikit-learn only to score
+    from mlops.intervals import bootstrap_interval
+    from mlops.metrics import compute  # pylint: disable=import-outside-toplevel  # same
 
     label = joined.get_column("label")
     y_true = label.cast(pl.Float64).to_numpy() if config.task == "regression" else label.cast(pl.String).to_numpy()
     pred = served_predictions(joined, classes, config.task, config.data.positive_label, y_true)
     current = compute(config.task, pred)[metric]
-    low, high = _interval(config.task, pred, metric, config.compare.confidence, config.compare.bootstrap_resamples)
+    low, high = bootstrap_interval(config.task, pred, metric, resamples=config.compare.bootstrap_resamples,
+                                   confidence=config.compare.confidence)
     out.update(current=current, ci_low=low, ci_high=high)
     if holdout is not None and np.isfinite(current):
         better = higher_is_better(metric)
