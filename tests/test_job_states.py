@@ -11,12 +11,11 @@ import time
 from datetime import datetime, timezone
 
 import boto3
-import pandas as pd
 import pytest
 from botocore.stub import ANY, Stubber
 
 from deploy_helpers import no_aws, use_moto
-from test_jobs import BUCKET, configure, upload
+from test_jobs import BUCKET, configure, on_moto
 from mlops import jobs
 from mlops.config import load_config
 from mlops.data import load_training
@@ -46,12 +45,7 @@ def training(status: str, transitions: list[tuple[str, str]], **extra) -> dict:
 @pytest.fixture(name="stub")
 def _stub(project, moto, monkeypatch):
     """moto for S3, STS and logs; a Stubber-driven SageMaker client for the job's states."""
-    use_moto(monkeypatch, moto)
-    monkeypatch.setenv("MLOPS_JOB_POLL_SECONDS", "0")
-    monkeypatch.setenv("MLOPS_GIT_SHA", "abc1234def")
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    upload(pd.read_csv(project.root / "data" / "train.csv"), "data", 2)
-    configure(project)
+    on_moto(project, moto, monkeypatch, 2)
     client = boto3.client("sagemaker")
     stubber = Stubber(client)
     connect = jobs.connect

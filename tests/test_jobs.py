@@ -47,15 +47,20 @@ def upload(frame: pd.DataFrame, prefix: str, parts: int) -> None:
         s3.put_object(Bucket=BUCKET, Key=f"{prefix}/part-{index:04d}.csv", Body=body)
 
 
-@pytest.fixture(name="world")
-def _world(project, moto, monkeypatch, tmp_path):
-    """moto with the project's data on S3, the SageMaker stand-in hooked on the launcher's session."""
+def on_moto(project, moto, monkeypatch, parts: int) -> None:
+    """boto3 on moto, jobs polled at once, the project's training data in ``parts`` objects, compute: sagemaker."""
     use_moto(monkeypatch, moto)
     monkeypatch.setenv("MLOPS_JOB_POLL_SECONDS", "0")
     monkeypatch.setenv("MLOPS_GIT_SHA", "abc1234def")
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    upload(pd.read_csv(project.root / "data" / "train.csv"), "data", 3)
+    upload(pd.read_csv(project.root / "data" / "train.csv"), "data", parts)
     configure(project)
+
+
+@pytest.fixture(name="world")
+def _world(project, moto, monkeypatch, tmp_path):
+    """moto with the project's data on S3, the SageMaker stand-in hooked on the launcher's session."""
+    on_moto(project, moto, monkeypatch, 3)
     stand_ins = []
     connect = jobs.connect
 
