@@ -109,8 +109,8 @@ class StandIn:
                         path.unlink()
             (root / "config").mkdir()
             (root / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": host}))
-            done = run_entry(root, "shard", request["AppSpecification"]["ContainerEntrypoint"][-1].split()[-1],
-                             env=request.get("Environment", {}))
+            command = request["AppSpecification"]["ContainerEntrypoint"][-1]
+            done = run_entry(root, *command.split(jobs.SHIM, 1)[1].split(), env=request.get("Environment", {}))
             self.outputs.append(done)
             self._log("processing", f"{name}/{host}-1700000000", done.stdout + done.stderr)
             for path in (processing / "output").rglob("*"):

@@ -19,7 +19,8 @@ from mlops import s3
 from mlops.intervals import paired_bootstrap, resample_counts, weighted_metrics
 from mlops.errors import MlopsError
 from mlops.gates import check_gates, slice_rows, slice_values
-from mlops.stages.compare import compare, render_reports as render
+from mlops.comparison import compare
+from mlops.stages.compare import render_reports as render
 from mlops.config import load_config
 from mlops.data import load_training
 from mlops.metrics import Predictions, compute
@@ -381,7 +382,7 @@ def test_pr_that_changes_the_evaluation_data_says_so(project):
 
 def test_schema_diff_against_the_base_commit(repo):
     """Columns added, removed and changed in schema.yaml since the base commit are listed."""
-    from mlops.stages.compare import contract_diff  # pylint: disable=import-outside-toplevel  # only this test
+    from mlops.comparison import contract_diff  # pylint: disable=import-outside-toplevel  # only this test
 
     base = _git(repo.root, "rev-parse", "HEAD")
     contract = yaml.safe_load((repo.root / "schema.yaml").read_text())
@@ -558,7 +559,7 @@ def test_a_champion_whose_features_are_all_gone_is_not_compared():
 def test_the_comment_says_what_changed_in_the_config_and_names_the_artifact(repo, monkeypatch):
     """The mlops.yaml keys a PR changed (estimator, params, data source) head the comment; the footer names the
     artifact the run uploaded (it said `pr-report` whatever the workflow used)."""
-    from mlops.stages.compare import config_diff  # pylint: disable=import-outside-toplevel  # only this test
+    from mlops.comparison import config_diff  # pylint: disable=import-outside-toplevel  # only this test
 
     base = _git(repo.root, "rev-parse", "HEAD")
     config = yaml.safe_load(repo.config_path.read_text())

@@ -222,3 +222,9 @@ def test_job_permissions_are_exactly_start_follow_stop_logs_and_pass_the_job_rol
     job_writes = [r for st in _statements(resources["SageMakerJobRole"], "Allow") if "s3:PutObject" in _actions(st)
                   for r in _resources(st)]
     assert job_writes == ["arn:${AWS::Partition}:s3:::${ArtifactBucket}/jobs/${Project}/*"]  # never the registry
+    # the runner's own reads of the rows (compare, evaluate, collect, a manifest's copies): this project's data only
+    data_reads = [(sorted(_actions(st)), r) for role in ("ReadOnlyRole", "SageMakerJobRole")
+                  for st in _statements(resources[role], "Allow") for r in _resources(st) if "/data/" in r]
+    assert data_reads == [(["s3:GetObject", "s3:GetObjectVersion"],
+                           "arn:${AWS::Partition}:s3:::${ArtifactBucket}/data/${Project}/*"),
+                          (["s3:GetObject"], "arn:${AWS::Partition}:s3:::${ArtifactBucket}/data/${Project}/*")]

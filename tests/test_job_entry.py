@@ -77,7 +77,7 @@ def test_training_entry_writes_a_model_that_compare_accepts_with_a_local_runs_li
 
     config = load_config(project.config_path)
     job = {"kind": "training", "name": "test-project-train-1", "arn": "arn:aws:sagemaker:...", "billable_seconds": 9}
-    imported, folder = remote.import_model(config, root / "model", SOURCE, SOURCE, job)
+    imported, folder = remote.import_model(config, root / "model", [SOURCE], SOURCE, job)
     assert imported == version and (project.root / "models" / "LATEST").read_text().strip() == version
     metadata = read_json(folder / "metadata.json")
     monkeypatch.setenv("MLOPS_GIT_SHA", "abc1234def")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import re
 import tarfile
+import time
+from pathlib import Path
 
 import boto3
 import pandas as pd
@@ -17,8 +21,11 @@ from deploy_helpers import use_moto
 from job_helpers import StandIn
 from mlops import job_watch, jobs
 from mlops.config import load_config
+from mlops.data import load
 from mlops.errors import ConfigError, JobError
-from mlops.io import read_json
+from mlops.io import read_json, sha256_file
+from mlops.manifest import FORMAT
+from mlops.registry import Registry
 from mlops.stages.datagen import generate
 
 pytestmark = [pytest.mark.aws]
@@ -103,6 +110,7 @@ def test_make_train_starts_a_training_job_and_brings_its_model_back(project, wor
     assert "Started SageMaker training job" in out and f"training job {name} Completed" in out
     assert f"[algo-1-1700000000] Trained {latest}" in out  # the container's log lines, streamed from CloudWatch
     assert project.run("compare", "--champion", "none")[0] == 0
+    assert "CreateProcessingJob" not in world[0].requests  # 200 held-out rows: below compute.compare_above_rows
 
 
 def test_spot_training_asks_for_spot_capacity_a_wait_limit_and_a_checkpoint(project, world):
@@ -204,3 +212,146 @@ def test_a_model_archive_with_a_path_outside_its_folder_is_refused(tmp_path):
     with pytest.raises(JobError, match="unexpected entry"):
         job_watch.safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def _two_models(project) -> None:
+    """Trained on the runner: a champion in the local registry's prod pointer, then a challenger in LATEST."""
+    configure(project, engine="local")
+    assert project.run("train")[0] == 0
+    config = load_config(project.config_path)
+    registry = Registry.from_config(config)
+    latest = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
+    registry.set_pointer("prod", registry.register(latest))
+    time.sleep(1.1)  # versions are named by the second
+    config_data = yaml.safe_load(project.config_path.read_text())
+    config_data["model"]["params"] = {"max_iter": 300, "C": 0.05}
+    project.write_config(config_data)
+    assert project.run("train")[0] == 0
+
+
+def test_make_compare_above_compare_above_rows_scores_in_a_processing_job_as_the_runner_does(project, world):
+    """One instance gets the data and both models; compare.json's numbers equal a run on the runner's."""
+    _two_models(project)
+    assert project.run("compare", "--champion", "registry")[0] in (0, 1)
+    local = read_json(project.root / "reports" / "compare.json")
+    params = yaml.safe_load(project.config_path.read_text())["model"]["params"]
+    configure(project, compare_above_rows=100)  # the challenger holds out 200 rows
+    config_data = yaml.safe_load(project.config_path.read_text())
+    config_data["model"]["params"] = params
+    project.write_config(config_data)
+    (project.root / "reports" / "compare.json").unlink()
+    code, out, err = project.run("compare", "--champion", "registry")
+    assert code == (1 if local["failures"] else 0), out + err
+    remote = read_json(project.root / "reports" / "compare.json")
+    request = world[0].requests["CreateProcessingJob"]
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    assert request["AppSpecification"]["ContainerEntrypoint"][-1].endswith("mlops_job.py compare")
+    inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+    assert set(inputs) == {"code", "data", "models"}
+    assert {i["S3DataDistributionType"] for i in inputs.values()} == {"FullyReplicated"}
+    assert inputs["data"]["S3Uri"] == f"s3://{BUCKET}/data/"
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix=inputs["models"]["S3Uri"].removeprefix(f"s3://{BUCKET}/"))["Contents"]]
+    assert any("/models/challenger/model.skops" in k for k in keys) and any("/models/champion/" in k for k in keys)
+    assert remote["job"]["kind"] == "processing" and remote["job"]["instance_count"] == 1
+    for key in ("test_rows", "metrics", "slices", "gates", "verdict", "headline", "champion_source", "curves",
+                "data", "notes"):
+        assert remote[key] == local[key], key
+    assert remote["champion"]["version"] == local["champion"]["version"]
+    assert remote["validation"]["passed"] and remote["validation"]["source"] == local["validation"]["source"]
+    assert (project.root / "reports" / "compare.md").read_text().startswith(("### ✅", "### ❌"))
+
+
+def test_a_data_manifest_is_staged_for_train_and_validate_jobs_at_its_pinned_versions(project, world):
+    """A manifest of an S3 object at a version (overwritten since) and a local file: the jobs train and validate
+    on exactly those bytes, and the lineage names what a local run on the manifest names."""
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    frame = pd.read_csv(project.root / "data" / "train.csv")
+    first = frame.iloc[:500].to_csv(index=False).encode()
+    version = s3.put_object(Bucket=BUCKET, Key="data/old.csv", Body=first)["VersionId"]
+    project.write_data(frame.iloc[500:], "data/new.csv")
+    entries = [{"uri": f"s3://{BUCKET}/data/old.csv", "role": "reference", "rows": 500, "version_id": version,
+                "sha256": hashlib.sha256(first).hexdigest(), "bytes": len(first)},
+               {"uri": "new.csv", "role": "current", "sha256": sha256_file(project.root / "data" / "new.csv"),
+                "bytes": 0, "rows": 300}]
+    manifest = {"format": FORMAT, "created_by": "test", "window": {}, "rows": 800, "files": entries}
+    manifest_path = str(project.root / "data" / "manifest.json")
+    Path(manifest_path).write_text(json.dumps(manifest), encoding="utf-8")
+    s3.put_object(Bucket=BUCKET, Key="data/old.csv", Body=b"changed,after\n1,2\n")  # the manifest pins the old bytes
+
+    configure(project, engine="local")
+    code, out, err = project.run("train", "--data", manifest_path)
+    assert code == 0, out + err
+    local = read_json(project.root / "models" / (project.root / "models" / "LATEST").read_text().strip()
+                      / "metadata.json")
+    assert project.run("validate", "--data", manifest_path)[0] == 0
+    local_validation = read_json(project.root / "reports" / "validation.json")
+    time.sleep(1.1)
+    configure(project, instance_count=2)
+    code, out, err = project.run("train", "--data", manifest_path)
+    assert code == 0, out + err
+    request = world[0].requests["CreateTrainingJob"]
+    name = request["TrainingJobName"]
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]}
+    assert channels == {"train": f"s3://{BUCKET}/jobs/code/{name}/data/",
+                        "manifest": f"s3://{BUCKET}/jobs/code/{name}/manifest/"}
+    staged_key = f"jobs/code/{name}/manifest/mlops-manifest.json"
+    staged = json.loads(s3.get_object(Bucket=BUCKET, Key=staged_key)["Body"].read())
+    assert [f["uri"] for f in staged["files"]] == ["00000.csv", "00001.csv"]
+    assert s3.get_object(Bucket=BUCKET, Key=f"jobs/code/{name}/data/00000.csv")["Body"].read() == first
+    remote = read_json(project.root / "models" / (project.root / "models" / "LATEST").read_text().strip()
+                       / "metadata.json")
+    assert remote["job"]["name"] == name
+    for key in ("source", "files", "fingerprint", "rows", "train_rows", "test_rows"):
+        assert remote["data"][key] == local["data"][key], key
+    assert remote["data"]["files"] == [f"s3://{BUCKET}/data/old.csv", "data/new.csv"]
+
+    code, out, err = project.run("validate", "--data", manifest_path)
+    assert code == 0, out + err
+    validation = read_json(project.root / "reports" / "validation.json")
+    assert (validation["rows"], validation["failures"]) == (local_validation["rows"], local_validation["failures"])
+    assert len(world[1].outputs) == 2  # each instance got one staged file and checked its sha256
+
+
+def test_a_manifest_whose_local_file_changed_fails_the_job_and_registers_nothing(project, world):
+    """The container checks each staged file against the manifest's sha256: a changed file is the job's Error."""
+    project.write_data(pd.read_csv(project.root / "data" / "train.csv"), "data/new.csv")
+    entry = {"uri": "new.csv", "role": "current", "sha256": "0" * 64, "bytes": 0, "rows": 800}
+    manifest_path = str(project.root / "data" / "manifest.json")
+    Path(manifest_path).write_text(json.dumps(
+        {"format": FORMAT, "created_by": "test", "window": {}, "rows": 800, "files": [entry]}), encoding="utf-8")
+    code, out, err = project.run("train", "--data", manifest_path)
+    # moto marks every job Completed (test_job_states covers Failed with its FailureReason): the container's own
+    # Error line reaches the log, and the missing model is the runner's Error
+    assert code == 1 and "changed since the manifest" in out and "no LATEST file" in err, out + err
+    assert not (project.root / "models").exists() or not any((project.root / "models").iterdir())
+    assert world[0].requests["CreateTrainingJob"]
+
+
+def test_make_retrain_validates_and_trains_its_collected_manifest_as_jobs(project, world):
+    """collect on the runner; validate and train as jobs on the staged manifest; the PR's manifest is what trained."""
+    configure(project, engine="local")
+    assert project.run("train")[0] == 0
+    config = load_config(project.config_path)
+    registry = Registry.from_config(config)
+    latest = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
+    registry.set_pointer("prod", registry.register(latest))
+    upload(generate(600, seed=90, start="2024-07-01", days=31, drift=True), "production", 2)
+    time.sleep(1.1)
+    configure(project)
+    code, out, err = project.run("retrain")
+    assert code == 0, out + err
+    requests = {k: v for stand_in in world for k, v in stand_in.requests.items()}  # one stand-in per job
+    training, processing = requests["CreateTrainingJob"], requests["CreateProcessingJob"]
+    assert {c["ChannelName"] for c in training["InputDataConfig"]} == {"train", "manifest"}
+    assert {i["InputName"] for i in processing["ProcessingInputs"]} == {"code", "data", "manifest"}
+    record = read_json(project.root / "reports" / "retrain" / "retrain.json")
+    metadata = read_json(project.root / "models" / record["version"] / "metadata.json")
+    manifest = read_json(project.root / "data" / "manifest.json")
+    assert metadata["job"]["name"] == training["TrainingJobName"]
+    assert metadata["data"]["source"] == "data/manifest.json"
+    assert metadata["data"]["files"] == [f["uri"] for f in manifest["files"]]
+    pinned = load(str(project.root / "data" / "manifest.json"))
+    assert (metadata["data"]["fingerprint"], metadata["data"]["rows"]) == (pinned.fingerprint, pinned.rows) \
+        and pinned.rows == 1400

@@ -50,6 +50,8 @@ def test_merge_deploys_staging_then_prod_and_manual_rollback_restores(deploy_rep
     assert result.returncode == 0, result.output[-4000:]
     assert set(result.jobs.values()) == {"succeeded"} and len(result.jobs) == 4, result.jobs
     assert "No real endpoint was tested" in result.output
+    # the build job holds the read-only role (S3 data, compute: sagemaker jobs), as act's step-result line shows
+    assert "Success - Main AWS credentials for S3 data and SageMaker jobs" in result.output
     pointer, parameter = served(repo, moto)
     v1 = pointer["current"]
     assert v1 != v0 and v1.endswith(sha[:7]) and pointer["previous"] == v0 and parameter == v1

@@ -251,7 +251,7 @@ class DeployConfig(_Section):
 
 
 class ComputeConfig(_Section):
-    """Where train, validate and drift run: on the runner (``local``) or as SageMaker jobs (``sagemaker``).
+    """Where train, validate, drift (and a large compare) run: on the runner (``local``) or as SageMaker jobs.
 
     ``compute: sagemaker`` is short for ``compute: {engine: sagemaker}``; :mod:`mlops.jobs` reads the rest.
     """
@@ -267,6 +267,8 @@ class ComputeConfig(_Section):
     image_uri: str | None = None  # default: the serving image (mlops.images.serving_image)
     role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")  # default: the foundation's
     output_prefix: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    # make compare runs as a Processing job above this many held-out rows (the challenger's lineage counts them)
+    compare_above_rows: int = Field(2_000_000, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,11 @@ key), ``config/resourceconfig.json`` (this host); the code archive :mod:`mlops.j
   uploads it as ``model.tar.gz``), and into ``/opt/ml/checkpoints`` when spot training has one, so
   a restart after an interruption reuses a finished model instead of fitting again;
 - ``shard``: this host's mergeable statistics (:mod:`mlops.shards`) for ``validate`` or ``drift``
-  in ``processing/output/<host>/``.
+  in ``processing/output/<host>/``;
+- ``compare``: ``make compare``'s result (:func:`compare_here`) in ``processing/output/<host>/``.
+
+A staged data manifest (:mod:`mlops.job_inputs`, the ``manifest`` input or channel) is what the
+stage reads as its data (:func:`data_source`).
 
 A failure writes its ``Error:`` message to ``output/failure``, which SageMaker reports as the
 job's FailureReason, and exits non-zero.
@@ -25,11 +29,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from pathlib import Path
 
 CODE = Path(__file__).resolve().parents[1]  # the archive's root: mlops/, project/, requirements.txt
 IN_JOB = "MLOPS_IN_JOB"  # set inside a job: the stages run locally there (mlops.jobs.wanted)
+MANIFEST = "mlops-manifest.json"  # a data manifest staged for the job (mlops.job_inputs)
 
 
 def root() -> Path:
@@ -53,6 +59,25 @@ def current_host() -> str:
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8")).get("current_host", "algo-1")
     return "algo-1"
+
+
+def data_source(data: Path, manifest: Path, *, sharded: bool = False) -> str | None:
+    """What the stage reads as ``--data``: a staged data manifest (:mod:`mlops.job_inputs`), its files made
+    absolute, else every file of ``data``; None when this host got no files.
+
+    ``sharded``: the files are sharded by S3 key across instances, so the manifest is cut to this host's files.
+    """
+    listed = manifest / MANIFEST
+    if not listed.is_file():
+        return f"{data}/**/*" if any(p.is_file() for p in data.rglob("*")) else None
+    record = json.loads(listed.read_text(encoding="utf-8"))
+    files = [{**entry, "uri": str(data / entry["uri"])} for entry in record["files"]
+             if not sharded or (data / entry["uri"]).is_file()]
+    if not files:
+        return None
+    out = Path(tempfile.mkdtemp(prefix="mlops-job-data-")) / MANIFEST
+    out.write_text(json.dumps({**record, "files": files}), encoding="utf-8")
+    return str(out)
 
 
 def _fail(message: str) -> int:
@@ -79,6 +104,7 @@ def train_in_container() -> int:
     """Train on the ``train`` channel into the model folder (SM_MODEL_DIR); reuse a checkpointed model."""
     model_dir = Path(os.environ.get("SM_MODEL_DIR", root() / "model"))
     channel = Path(os.environ.get("SM_CHANNEL_TRAIN", root() / "input" / "data" / "train"))
+    source = data_source(channel, Path(os.environ.get("SM_CHANNEL_MANIFEST", root() / "input" / "data" / "manifest")))
     checkpoints = root() / "checkpoints"
     if (checkpoints / "LATEST").is_file():
         print(f"spot restart: reusing the model finished before the interruption ({checkpoints})", flush=True)
@@ -87,7 +113,7 @@ def train_in_container() -> int:
     env = {**os.environ, IN_JOB: "1", "MLOPS_MODELS_DIR": str(model_dir), "PYTHONPATH": str(CODE),
            "MLOPS_REPORTS_DIR": str(root() / "output" / "data" / "reports")}
     env.pop("MLOPS_FROM_MAKE", None)
-    code, tail = _stage(["train", "--data", f"{channel}/**/*"], env)
+    code, tail = _stage(["train", "--data", source or f"{channel}/**/*"], env)
     if code:
         first = next((i for i, line in enumerate(tail) if line.startswith("Error:")), max(len(tail) - 5, 0))
         return _fail("\n".join(tail[first:]) or f"python -m mlops train exited {code}")
@@ -117,8 +143,12 @@ def shard(task: str) -> int:
     spec = json.loads((CODE / "project" / "job.json").read_text(encoding="utf-8"))
     out = root() / "processing" / "output" / current_host()
     if task == "validate":
+        from mlops.data import load
+
         config = load_config(CODE / "project" / "mlops.yaml")
-        frame = _side("data")
+        base = root() / "processing" / "input"
+        source = data_source(base / "data", base / "manifest", sharded=True)
+        frame = None if source is None else load(source, label="data shard").frame
         stats = {"rows": 0, "columns": [], "failures": [], "nulls": {}, "unique": {}} if frame is None else \
             validation_shard(frame, load_contract(config), required_columns(config))
     else:
@@ -128,13 +158,45 @@ def shard(task: str) -> int:
     return 0
 
 
+def compare_here() -> int:
+    """``make compare``'s scoring on one instance: the data validated, both models scored on its held-out rows
+    (:func:`mlops.comparison.compare`, as on the runner), the result in ``processing/output/<host>/compare.json``."""
+    # pylint: disable=import-outside-toplevel  # the pins are installed by mlops_job.py before this runs
+    from mlops.champion import Champion
+    from mlops.comparison import compare
+    from mlops.config import load_config
+    from mlops.context import Context
+    from mlops.io import atomic_write_json
+
+    spec = json.loads((CODE / "project" / "job.json").read_text(encoding="utf-8"))
+    config = load_config(CODE / "project" / "mlops.yaml")
+    base = root() / "processing" / "input"
+    source = data_source(base / "data", base / "manifest")
+    if source is None:
+        return _fail(f"Error: the job got no data files for {spec['label']}")
+    ctx = Context(config, data=source, label=spec["label"])
+    dataset = ctx.checked() if config.gates.require_validation else ctx.load()
+    champion_dir = base / "models" / "champion"
+    champion_dir = champion_dir if champion_dir.is_dir() else None
+    result = compare(config, dataset, champion_dir, base / "models" / "challenger",
+                     champion=Champion(**spec["champion"], model_dir=champion_dir),
+                     validation={**ctx.validated(), "schema_file": config.data.schema_file},
+                     schema_diff=spec["schema_diff"])
+    atomic_write_json(root() / "processing" / "output" / current_host() / "compare.json", result)
+    print(f"compare on {result['test_rows']} held-out rows -> {result['verdict']}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``train`` (script mode passes hyperparameters as ``--name value``) or ``shard <validate|drift>``."""
+    """``train`` (script mode passes hyperparameters as ``--name value``), ``shard <validate|drift>`` or
+    ``compare``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     task = hyperparameters().get("mlops_task") or (argv[0] if argv and not argv[0].startswith("-") else "train")
     try:
         if task == "train":
             return train_in_container()
+        if task == "compare":
+            return compare_here()
         if task == "shard":
             return shard(argv[1] if len(argv) > 1 else "drift")
         return _fail(f"Error: unknown job task {task!r}")

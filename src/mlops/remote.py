@@ -11,127 +11,67 @@ files and ``drift.current``). Output, the same files the local stages write:
   (:mod:`mlops.shards`), plus ``job``;
 - :func:`drift_job`: the ``drift.json`` record for the column and target decisions, merged from the
   shards; the model checks (prediction and performance drift) and evidently's HTML report need the
-  rows on the runner and are left out (``model_checks`` says so).
+  rows on the runner and are left out (``model_checks`` says so);
+- :func:`compare_job`: ``make compare``'s result when the held-out rows exceed
+  ``compute.compare_above_rows``: one instance validates the data and scores both models on it
+  (:mod:`mlops.comparison`, the same code as on the runner; the split needs every row on one
+  machine), the runner adds what needs git (the ``mlops.yaml`` diff) and renders.
+
+A data manifest (``data/manifest.json``, a retrain's staged one) is staged for the job
+(:mod:`mlops.job_inputs`), so retrains run as jobs too.
 
 Nothing is written unless the job completed (:func:`mlops.job_watch.check_finished`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlops import git, job_watch, jobs
+from mlops import git, job_inputs, job_watch, jobs, s3
 from mlops.config import Config
 from mlops.errors import JobError
 from mlops.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
-from mlops.job_entry import IN_JOB
-from mlops.lineage import MODEL_FILE, suite_info
-
-IMAGE_ROOT = "/opt/ml"
+from mlops.job_requests import check_image_python, processing_request, training_request
+from mlops.lineage import MODEL_FILE, read_metadata, suite_info
 
 
-def image(config: Config) -> str:
-    """``compute.image_uri``, else the serving image: training and serving share one image and one set of pins."""
-    from mlops.images import serving_image  # pylint: disable=import-outside-toplevel  # packaging only here
+def _launch(config: Config, kind: str, stage: str, spec: dict, build, *, data: tuple[str, str] | None = None,
+            extra=None) -> tuple[jobs.Aws, dict, float, job_inputs.JobData | None]:
+    """Stage the inputs, upload the code, start the job, follow it to the end.
 
-    return config.compute.image_uri or serving_image(config)
-
-
-def _environment(sha: str) -> dict:
-    return {"MLOPS_GIT_SHA": sha, IN_JOB: "1", "PYTHONUNBUFFERED": "1"}
-
-
-def training_request(config: Config, *, name: str, source: str, code_uri: str, role: str, sha: str) -> dict:
-    """The CreateTrainingJob request: script mode running this package's train stage on the ``train`` channel."""
-    compute, out = config.compute, jobs.output_prefix(config)
-    stopping = {"MaxRuntimeInSeconds": compute.max_runtime_minutes * 60}
-    request = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": image(config), "TrainingInputMode": "File"},
-        "RoleArn": role,
-        "HyperParameters": {"sagemaker_program": jobs.SHIM, "sagemaker_submit_directory": code_uri,
-                            "sagemaker_region": config.deploy.region, "sagemaker_container_log_level": "20",
-                            "mlops_task": "train"},
-        "InputDataConfig": [{"ChannelName": "train", "InputMode": "File", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": source, "S3DataDistributionType": "FullyReplicated"}}}],
-        "OutputDataConfig": {"S3OutputPath": f"{out}/training"},
-        "ResourceConfig": {"InstanceType": compute.instance_type, "InstanceCount": 1,
-                           "VolumeSizeInGB": compute.volume_gb},
-        "StoppingCondition": stopping,
-        "Environment": _environment(sha),
-        "Tags": jobs.tags(config, "train", sha),
-    }
-    if compute.spot:
-        request["EnableManagedSpotTraining"] = True
-        stopping["MaxWaitTimeInSeconds"] = (compute.max_wait_minutes or 2 * compute.max_runtime_minutes) * 60
-        prefix = (compute.checkpoint_prefix or f"{out}/checkpoints").rstrip("/")
-        request["CheckpointConfig"] = {"S3Uri": f"{prefix}/{name}", "LocalPath": f"{IMAGE_ROOT}/checkpoints"}
-    return request
-
-
-def processing_request(config: Config, *, name: str, task: str, inputs: dict[str, str], code_uri: str,
-                       role: str, sha: str) -> dict:
-    """The CreateProcessingJob request: each input's files sharded by S3 key across ``compute.instance_count``."""
-    compute, out, root = config.compute, jobs.output_prefix(config), jobs.PROCESSING_ROOT
-
-    def s3_input(input_name: str, uri: str, distribution: str) -> dict:
-        return {"InputName": input_name, "S3Input": {
-            "S3Uri": uri, "LocalPath": f"{root}/input/{input_name}", "S3DataType": "S3Prefix",
-            "S3InputMode": "File", "S3DataDistributionType": distribution}}
-
-    command = f"cd {root}/input/code && tar -xzf sourcedir.tar.gz && exec python3 {jobs.SHIM} shard {task}"
-    return {
-        "ProcessingJobName": name,
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": compute.instance_count,
-                                                  "InstanceType": compute.instance_type,
-                                                  "VolumeSizeInGB": compute.volume_gb}},
-        "StoppingCondition": {"MaxRuntimeInSeconds": compute.max_runtime_minutes * 60},
-        "AppSpecification": {"ImageUri": image(config), "ContainerEntrypoint": ["/bin/sh", "-c", command]},
-        "Environment": _environment(sha),
-        "RoleArn": role,
-        "ProcessingInputs": [s3_input("code", code_uri, "FullyReplicated")]
-        + [s3_input(input_name, uri, "ShardedByS3Key") for input_name, uri in inputs.items()],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "shards", "S3Output": {
-            "S3Uri": f"{out}/processing/{name}/shards", "LocalPath": f"{root}/output", "S3UploadMode": "EndOfJob"}}]},
-        "Tags": jobs.tags(config, task, sha),
-    }
-
-
-def check_image_python(config: Config) -> None:
-    """Refuse to start a job whose image's Python cannot install the suite's pins (the container installs them)."""
-    from mlops.images import image_python, python_conflicts  # pylint: disable=import-outside-toplevel  # see image()
-    from mlops.lineage import LIBRARIES, library_versions  # pylint: disable=import-outside-toplevel  # same
-
-    if config.compute.image_uri:
-        return  # a custom image: its Python is not known here
-    python = image_python(config)
-    installed = library_versions()
-    conflicts = python_conflicts({n: installed[n] for n in LIBRARIES if installed.get(n) != "not installed"}, python)
-    if conflicts:
-        raise JobError(f"the job image runs Python {python}, which cannot install {', '.join(conflicts)}; pin lower "
-                       "versions in requirements.in, or set compute.image_uri to an image with a newer Python")
-
-
-def _launch(config: Config, kind: str, stage: str, spec: dict, build) -> tuple[jobs.Aws, dict, float]:
-    """Upload the code, start the job, follow it to the end; (session, description, seconds) of a completed job."""
+    ``data`` is (source, the key naming it) for :func:`mlops.job_inputs.prepare`; ``extra(aws, name)`` adds
+    inputs of its own. ``build(name=, code_uri=, role=, sha=, inputs=)`` makes the request. Returns the
+    session, the completed job's description, its seconds and the staged data.
+    """
     check_image_python(config)
+    if data:
+        job_inputs.check(config, *data)
     aws = jobs.connect(config)
     jobs.check_instance_type(aws, kind, config.compute.instance_type)
     sha, name = git.head_sha(config.root), jobs.job_name(config, stage)
+    staged = job_inputs.prepare(aws, config, *data, name) if data else None
+    inputs = {**(staged.inputs if staged else {}), **(extra(aws, name) if extra else {})}
     code_uri = jobs.upload(aws, f"{jobs.output_prefix(config)}/code/{name}/sourcedir.tar.gz",
                            jobs.code_archive(config, spec))
     started = time.perf_counter()
-    request = build(name=name, code_uri=code_uri, role=jobs.execution_role(config, aws.account), sha=sha)
+    request = build(name=name, code_uri=code_uri, role=jobs.execution_role(config, aws.account), sha=sha,
+                    inputs=inputs)
     with job_watch.stopped_on_signal(aws, kind, name):  # from before the create call: no job left running
         jobs.start(aws, kind, request)
         job, lines = job_watch.follow(aws, kind, name)
     job_watch.check_finished(kind, name, job, lines)
     # a description repeats the request; the emulator's leaves parts out (the resources)
-    return aws, {**request, **job}, time.perf_counter() - started
+    return aws, {**request, **job}, time.perf_counter() - started, staged
+
+
+def _data(data: str | None, config: Config) -> tuple[str, str]:
+    """(source, the key naming it): ``--data`` (a composition's step) or ``data.source``."""
+    return (data, "--data") if data else (config.data.source, "data.source")
 
 
 def _job_record(kind: str, job: dict, seconds: float) -> dict:
@@ -149,9 +89,8 @@ def _job_record(kind: str, job: dict, seconds: float) -> dict:
 
 def train_job(config: Config, data: str | None, label: str) -> tuple[str, Path]:
     """Train as a SageMaker Training job; import its model into ``models/<version>/``; (version, folder)."""
-    source = jobs.s3_source(data or config.data.source, "--data" if data else "data.source")  # URIs need no resolve
-    aws, job, seconds = _launch(config, "training", "train", {"task": "train"},
-                                lambda **kw: training_request(config, source=source, **kw))
+    aws, job, seconds, staged = _launch(config, "training", "train", {"task": "train"},
+                                        lambda **kw: training_request(config, **kw), data=_data(data, config))
     with tempfile.TemporaryDirectory(prefix="mlops-job-") as workdir:
         bucket_key = job["ModelArtifacts"]["S3ModelArtifacts"]
         archive = Path(workdir) / "model.tar.gz"
@@ -160,14 +99,14 @@ def train_job(config: Config, data: str | None, label: str) -> tuple[str, Path]:
             aws.client("s3").download_file(bucket, key, str(archive))
         extracted = Path(workdir) / "model"
         job_watch.safe_extract(archive, extracted)
-        return import_model(config, extracted, source, label, _job_record("training", job, seconds))
+        return import_model(config, extracted, staged.files, label, _job_record("training", job, seconds))
 
 
-def import_model(config: Config, extracted: Path, source: str, label: str, job: dict) -> tuple[str, Path]:
+def import_model(config: Config, extracted: Path, files: list[str], label: str, job: dict) -> tuple[str, Path]:
     """Move the job's ``<version>/`` into ``models/``, its lineage completed as a local run's plus ``job``."""
     latest = extracted / "LATEST"
     if not latest.is_file():
-        held = sorted(p.name for p in extracted.iterdir())
+        held = sorted(p.name for p in extracted.iterdir()) if extracted.is_dir() else []
         raise JobError(f"the job's model.tar.gz has no LATEST file (it holds {held}); the container's train stage "
                        "did not finish")
     version = latest.read_text(encoding="utf-8").strip()
@@ -175,7 +114,7 @@ def import_model(config: Config, extracted: Path, source: str, label: str, job: 
     if not (folder / MODEL_FILE).is_file() or not (folder / "metadata.json").is_file():
         raise JobError(f"the job's model.tar.gz lacks {version}/{MODEL_FILE} or metadata.json")
     metadata = read_json(folder / "metadata.json")
-    metadata["data"].update(source=label, files=[source])  # what a local run on the same S3 data records
+    metadata["data"].update(source=label, files=files)  # what a local run on the same data records
     runner = suite_info()
     if metadata.get("suite", {}).get("code_sha256") != runner["code_sha256"]:
         job["code_sha256"] = metadata.get("suite", {}).get("code_sha256")  # never expected: the same archive
@@ -211,10 +150,10 @@ def validate_job(config: Config, data: str | None, label: str) -> dict:
     from mlops.contract import load_contract  # pylint: disable=import-outside-toplevel  # pandera is slow to import
     from mlops.shards import merge_validation  # pylint: disable=import-outside-toplevel  # same
 
-    source = jobs.s3_source(data or config.data.source, "--data" if data else "data.source")  # URIs need no resolve
     contract = load_contract(config)
-    aws, job, seconds = _launch(config, "processing", "validate", {"task": "validate"},
-                                lambda **kw: processing_request(config, task="validate", inputs={"data": source}, **kw))
+    aws, job, seconds, _ = _launch(
+        config, "processing", "validate", {"task": "validate"}, data=_data(data, config),
+        build=lambda **kw: processing_request(config, task="shard validate", sharded=("data",), **kw))
     rows, columns, failures = merge_validation(shards_of(aws, job), contract)
     return {"passed": not failures, "source": label, "schema_file": contract.source, "rows": rows,
             "columns": len(columns), "failures": failures, "seconds": round(seconds, 4),
@@ -244,8 +183,10 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
     kinds = {**{n: "numeric" for n in features.numeric}, **{n: "categorical" for n in features.categorical}}
     target = {config.data.target: "numeric" if config.task == "regression" else "categorical"}
     inputs = {f"reference{i}": uri for i, uri in enumerate(references)} | {"current": current_uri}
-    aws, job, seconds = _launch(config, "processing", "drift", {"task": "drift", "columns": {**kinds, **target}},
-                                lambda **kw: processing_request(config, task="drift", inputs=inputs, **kw))
+    aws, job, seconds, _ = _launch(
+        config, "processing", "drift", {"task": "drift", "columns": {**kinds, **target}},
+        lambda **kw: processing_request(config, task="shard drift", sharded=tuple(inputs), **kw),
+        extra=lambda *_: inputs)
     shards = shards_of(aws, job)
     options = drift_options(settings, threshold)
     columns = merge_drift(shards, kinds, **options)
@@ -280,3 +221,46 @@ def drift_job(config: Config, current: str | None, threshold: float | None) -> d
         "seconds": {"total": round(seconds, 3)},
         "job": _job_record("processing", job, seconds),
     }
+
+
+def compare_remotely(config: Config, challenger_dir: Path) -> bool:
+    """True when the challenger's held-out rows (its lineage counts them) exceed ``compute.compare_above_rows``."""
+    rows = (read_metadata(challenger_dir).get("data") or {}).get("test_rows")
+    return rows is not None and rows > config.compute.compare_above_rows
+
+
+def _upload_folder(aws: jobs.Aws, folder: Path, uri: str) -> None:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        bucket, key = s3.parse(f"{uri}/{path.relative_to(folder).as_posix()}")
+        with jobs.refused(f"uploading the model {folder} to {uri}"):
+            aws.client("s3").upload_file(str(path), bucket, key)
+
+
+def compare_job(config: Config, data: str | None, label: str, champion, challenger_dir: Path,
+                schema_diff: dict | None) -> dict:
+    """``make compare``'s result, scored by a Processing job on one instance (module docstring)."""
+    from mlops.comparison import config_diff  # pylint: disable=import-outside-toplevel  # polars, sklearn
+
+    spec = {"task": "compare", "label": label, "schema_diff": schema_diff,
+            "champion": {"source": champion.source, "description": champion.description, "note": champion.note}}
+
+    def models(aws: jobs.Aws, name: str) -> dict[str, str]:
+        uri = f"{jobs.output_prefix(config)}/code/{name}/models"
+        _upload_folder(aws, challenger_dir, f"{uri}/challenger")
+        if champion.model_dir is not None:
+            _upload_folder(aws, champion.model_dir, f"{uri}/champion")
+        return {"models": f"{uri}/"}
+
+    aws, job, seconds, _ = _launch(config, "processing", "compare", spec, data=_data(data, config), extra=models,
+                                   build=lambda **kw: processing_request(config, task="compare", instances=1, **kw))
+    uri = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    with tempfile.TemporaryDirectory(prefix="mlops-compare-") as workdir:
+        found = [f for f in job_watch.download_prefix(aws, uri, Path(workdir)) if f.name == "compare.json"]
+        if len(found) != 1:
+            raise JobError(f"SageMaker processing job {job['ProcessingJobName']} completed but wrote "
+                           f"{len(found)} compare.json files under {uri} (expected one)")
+        result = read_json(found[0])
+    # What needs the repository: the champion's base commit and the mlops.yaml diff against it.
+    result.update(base_sha=champion.base_sha, config_diff=config_diff(config, champion.base_sha),
+                  artifact=os.environ.get("MLOPS_REPORT_ARTIFACT") or None, job=_job_record("processing", job, seconds))
+    return result
