@@ -214,14 +214,19 @@ def test_a_model_archive_with_a_path_outside_its_folder_is_refused(tmp_path):
     assert not (tmp_path / "escape.txt").exists()
 
 
-def _two_models(project) -> None:
-    """Trained on the runner: a champion in the local registry's prod pointer, then a challenger in LATEST."""
+def _champion_on_runner(project) -> None:
+    """Trained on the runner (compute: local) and set as the local registry's prod version."""
     configure(project, engine="local")
     assert project.run("train")[0] == 0
     config = load_config(project.config_path)
     registry = Registry.from_config(config)
     latest = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
     registry.set_pointer("prod", registry.register(latest))
+
+
+def _two_models(project) -> None:
+    """Trained on the runner: a champion in the local registry's prod pointer, then a challenger in LATEST."""
+    _champion_on_runner(project)
     time.sleep(1.1)  # versions are named by the second
     config_data = yaml.safe_load(project.config_path.read_text())
     config_data["model"]["params"] = {"max_iter": 300, "C": 0.05}
@@ -331,12 +336,7 @@ def test_a_manifest_whose_local_file_changed_fails_the_job_and_registers_nothing
 
 def test_make_retrain_validates_and_trains_its_collected_manifest_as_jobs(project, world):
     """collect on the runner; validate and train as jobs on the staged manifest; the PR's manifest is what trained."""
-    configure(project, engine="local")
-    assert project.run("train")[0] == 0
-    config = load_config(project.config_path)
-    registry = Registry.from_config(config)
-    latest = config.models_dir / (config.models_dir / "LATEST").read_text().strip()
-    registry.set_pointer("prod", registry.register(latest))
+    _champion_on_runner(project)
     upload(generate(600, seed=90, start="2024-07-01", days=31, drift=True), "production", 2)
     time.sleep(1.1)
     configure(project)

@@ -48,9 +48,9 @@ def check(config, source: str, key: str) -> None:
         raise JobError(f"{key} is the data manifest {source}, which does not exist")
 
 
-def prepare(aws, config, source: str, key: str, name: str) -> JobData:
-    """The job inputs of ``source``: an ``s3://`` prefix as it is; a manifest's files staged (module docstring)."""
-    check(config, source, key)
+def prepare(aws, config, source: str, name: str) -> JobData:
+    """The job inputs of ``source`` (already :func:`check`-ed): an ``s3://`` prefix as it is; a manifest's files
+    staged (module docstring)."""
     if not is_manifest(source):
         return JobData({"data": source}, [source])
     from mlops.manifest import listed_files  # pylint: disable=import-outside-toplevel  # polars: only for manifests

@@ -54,7 +54,7 @@ def _launch(config: Config, kind: str, stage: str, spec: dict, build, *, data: t
     aws = jobs.connect(config)
     jobs.check_instance_type(aws, kind, config.compute.instance_type)
     sha, name = git.head_sha(config.root), jobs.job_name(config, stage)
-    staged = job_inputs.prepare(aws, config, *data, name) if data else None
+    staged = job_inputs.prepare(aws, config, data[0], name) if data else None
     inputs = {**(staged.inputs if staged else {}), **(extra(aws, name) if extra else {})}
     code_uri = jobs.upload(aws, f"{jobs.output_prefix(config)}/code/{name}/sourcedir.tar.gz",
                            jobs.code_archive(config, spec))
